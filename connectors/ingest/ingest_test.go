@@ -17,6 +17,7 @@ import (
 	"github.com/fleetstream/fleetstream/internal/kafka"
 	"github.com/fleetstream/fleetstream/internal/kafka/kafkatest"
 	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
+	"github.com/fleetstream/fleetstream/schemas/payload"
 )
 
 const (
@@ -44,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(client.Close)
 	keys := AgentKeys{Secret: []byte("test-secret"), Enrollment: "shared-enrollment-key"}
 	m := NewMetrics(prometheus.NewRegistry())
-	h := New(Config{Keys: keys, Topic: topics.Discoveries, MaxBodyBytes: 64 << 10}, client, m, slog.New(slog.DiscardHandler))
+	h := New(Config{Keys: keys, Topic: topics.Discoveries, MaxBodyBytes: 64 << 10, Validate: payload.Validate}, client, m, slog.New(slog.DiscardHandler))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &fixture{srv: srv, seeds: seeds, topics: topics, keys: keys, metrics: m}
@@ -161,6 +162,8 @@ func TestCollectRejectsAndProducesNothing(t *testing.T) {
 		{"missing payload", "/api/v1/collect", keyA, `{"agent_id":"` + agentA + `","discovery_type":"host_discovery"}`, 400, "payload"},
 		{"null host payload", "/api/v1/collect", keyA, `{"agent_id":"` + agentA + `","discovery_type":"host_discovery","payload":null}`, 400, "payload"},
 		{"scalar payload", "/api/v1/collect", keyA, `{"agent_id":"` + agentA + `","discovery_type":"host_discovery","payload":"hi"}`, 400, "payload"},
+		{"host payload field of the wrong type", "/api/v1/collect", keyA, strings.Replace(good, `"cpu_count": 2`, `"cpu_count": "two"`, 1), 400, "payload.cpu_count"},
+		{"host payload without hostname", "/api/v1/collect", keyA, strings.Replace(good, `"hostname": "suse",`, ``, 1), 400, "payload.hostname"},
 		{"oversized", "/api/v1/collect", keyA, huge, 413, ""},
 		{"no key", "/api/v1/collect", nil, good, 401, ""},
 		{"unknown key", "/api/v1/collect", bearer("nope"), good, 401, ""},

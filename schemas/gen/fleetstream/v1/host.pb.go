@@ -382,7 +382,7 @@ func (x *RegisterHost) GetDetails() *HostDetails {
 }
 
 // UpdateHostDetails carries the new values of the fields named in
-// changed_fields (HostDetails JSON names); other fields are ignored.
+// changed_fields (HostDetails proto field names); other fields are ignored.
 type UpdateHostDetails struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Details       *HostDetails           `protobuf:"bytes,1,opt,name=details,proto3" json:"details,omitempty"`

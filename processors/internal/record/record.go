@@ -1,0 +1,45 @@
+// Package record holds what every goka processor does with record
+// headers: reading the trace id, writing the standard headers, and sending
+// a refused record to the dead-letter topic.
+package record
+
+import (
+	"maps"
+
+	"github.com/lovoo/goka"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/fleetstream/fleetstream/internal/kafka"
+)
+
+// TraceID is the input record's trace id, or "" when it has none.
+func TraceID(ctx goka.Context) string {
+	return string(ctx.Headers()[kafka.HeaderTraceID])
+}
+
+// Headers returns the standard headers of a record holding msg as an emit
+// option.
+func Headers(msg proto.Message, traceID string) goka.ContextOption {
+	return goka.WithCtxEmitHeaders(toGoka(kafka.Headers(msg, traceID)))
+}
+
+// DeadLetter sends the record being processed, unchanged, to topic with
+// the reason it was refused. The input's own headers (trace id, schema) are
+// kept so the record can be inspected and replayed. The group must declare
+// topic as an Output with goka's bytes codec.
+func DeadLetter(ctx goka.Context, topic goka.Stream, stage, reason string, value []byte) {
+	h := maps.Clone(ctx.Headers())
+	if h == nil {
+		h = goka.Headers{}
+	}
+	maps.Copy(h, toGoka(kafka.DeadLetterHeaders(stage, reason, string(ctx.Topic()), ctx.Partition(), ctx.Offset())))
+	ctx.Emit(topic, ctx.Key(), value, goka.WithCtxEmitHeaders(h))
+}
+
+func toGoka(h map[string]string) goka.Headers {
+	out := make(goka.Headers, len(h))
+	for k, v := range h {
+		out[k] = []byte(v)
+	}
+	return out
+}

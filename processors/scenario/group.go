@@ -1,0 +1,82 @@
+package scenario
+
+import (
+	"log/slog"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
+
+	"github.com/fleetstream/fleetstream/internal/kafka"
+	"github.com/fleetstream/fleetstream/processors/internal/record"
+	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
+)
+
+// deadLetterStage names this processor in dead-letter headers.
+const deadLetterStage = "scenario"
+
+// NewProcessor returns the scenario detection processor. Production and
+// tests build it here; tests add goka.WithTester or builders through opts,
+// which override the defaults set here (logging through logger, and nil
+// records passed to the callback so they are dead-lettered, not dropped).
+func NewProcessor(brokers []string, topics kafka.Topics, m *Metrics, logger *slog.Logger, opts ...goka.ProcessorOption) (*goka.Processor, error) {
+	base := []goka.ProcessorOption{
+		goka.WithLogger(slog.NewLogLogger(logger.Handler(), slog.LevelInfo)),
+		goka.WithNilHandling(goka.NilProcess),
+	}
+	return goka.NewProcessor(brokers, Graph(topics, m, logger), append(base, opts...)...)
+}
+
+// Graph is the group graph of scenario detection: discoveries in, agent
+// state in the group table, host commands and dead letters out.
+func Graph(topics kafka.Topics, m *Metrics, logger *slog.Logger) *goka.GroupGraph {
+	h := &handler{
+		hostCommands: goka.Stream(topics.HostCommands),
+		dlq:          goka.Stream(topics.DLQ),
+		m:            m,
+		logger:       logger,
+	}
+	return goka.DefineGroup(kafka.ScenarioGroup,
+		// Bytes, decoded in the callback: a codec error would stop the processor.
+		goka.Input(goka.Stream(topics.Discoveries), new(codec.Bytes), h.process),
+		goka.Persist(kafka.ProtoCodec[fleetv1.ScenarioState, *fleetv1.ScenarioState]{}),
+		goka.Output(h.hostCommands, kafka.ProtoCodec[fleetv1.Command, *fleetv1.Command]{}),
+		goka.Output(h.dlq, new(codec.Bytes)),
+	)
+}
+
+type handler struct {
+	hostCommands goka.Stream
+	dlq          goka.Stream
+	m            *Metrics
+	logger       *slog.Logger
+}
+
+func (h *handler) process(ctx goka.Context, msg any) {
+	raw, _ := msg.([]byte) // nil for a tombstone: refused as not a Discovery
+	d, err := parseDiscovery(ctx.Key(), raw)
+	var res result
+	if err == nil {
+		state, _ := ctx.Value().(*fleetv1.ScenarioState)
+		res, err = detect(state, d, origin{
+			topic:     string(ctx.Topic()),
+			partition: ctx.Partition(),
+			offset:    ctx.Offset(),
+			traceID:   record.TraceID(ctx),
+		})
+	}
+	if err != nil {
+		reason := rejectionReason(err)
+		h.logger.Warn("discovery dead-lettered", "key", ctx.Key(), "partition", ctx.Partition(), "offset", ctx.Offset(), "reason", reason, "err", err)
+		record.DeadLetter(ctx, h.dlq, deadLetterStage, err.Error(), raw)
+		h.m.deadLetters.WithLabelValues(reason).Inc()
+		return
+	}
+	if res.state != nil {
+		ctx.SetValue(res.state)
+	}
+	for _, c := range res.commands {
+		ctx.Emit(h.hostCommands, c.GetAggregateId(), c, record.Headers(c, c.GetTraceId()))
+		h.m.commands.WithLabelValues(commandName(c)).Inc()
+	}
+	h.m.discoveries.WithLabelValues(d.GetDiscoveryType(), string(res.outcome)).Inc()
+}
