@@ -13,49 +13,54 @@ import (
 	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
 )
 
-// hostPayload is a host_discovery payload: the Trento agent's shape, plus
-// os_name and kernel_version that fleetstream's agent also sends. Unknown
-// fields (prometheus_targets, ...) are ignored.
-type hostPayload struct {
-	Hostname           string            `json:"hostname"`
-	FQDN               string            `json:"fully_qualified_domain_name"`
-	OSName             string            `json:"os_name"`
-	OSVersion          string            `json:"os_version"`
-	KernelVersion      string            `json:"kernel_version"`
-	Arch               string            `json:"arch"`
-	CPUCount           int32             `json:"cpu_count"`
-	SocketCount        int32             `json:"socket_count"`
-	TotalMemoryMB      int64             `json:"total_memory_mb"`
-	IPAddresses        []string          `json:"ip_addresses"`
-	Netmasks           []netmask         `json:"netmasks"`
-	AgentVersion       string            `json:"agent_version"`
-	LastBootTimestamp  string            `json:"last_boot_timestamp"`
-	InstallationSource string            `json:"installation_source"`
-	SystemdUnits       []hostSystemdUnit `json:"systemd_units"`
+// Host is the host_discovery payload: the Trento agent's fields plus
+// os_name and kernel_version, which fleetstream's agent also sends. The
+// agent encodes it and DecodeHost decodes it; unknown fields
+// (prometheus_targets, ...) are ignored. Uptime is left out on purpose: it
+// changes at every discovery, the boot time does not.
+type Host struct {
+	Hostname                 string    `json:"hostname"`
+	FullyQualifiedDomainName string    `json:"fully_qualified_domain_name,omitempty"`
+	OSName                   string    `json:"os_name"`
+	OSVersion                string    `json:"os_version"`
+	KernelVersion            string    `json:"kernel_version"`
+	Arch                     string    `json:"arch"`
+	CPUCount                 int       `json:"cpu_count"`
+	SocketCount              int       `json:"socket_count"`
+	TotalMemoryMB            int64     `json:"total_memory_mb"`
+	IPAddresses              []string  `json:"ip_addresses"`
+	Netmasks                 []Netmask `json:"netmasks"`
+	AgentVersion             string    `json:"agent_version"`
+	InstallationSource       string    `json:"installation_source"`
+	// LastBootTimestamp is RFC 3339 in UTC, like the Trento agent's.
+	LastBootTimestamp string        `json:"last_boot_timestamp,omitempty"`
+	SystemdUnits      []SystemdUnit `json:"systemd_units,omitempty"`
 }
 
-type hostSystemdUnit struct {
+// SystemdUnit is one entry of Host.SystemdUnits.
+type SystemdUnit struct {
 	Name          string `json:"name"`
 	UnitFileState string `json:"unit_file_state"`
 }
 
-// netmask is a prefix length. Trento agents send it as a number (24) or,
-// in some versions, as a string ("24").
-type netmask int32
+// Netmask is a prefix length. Trento agents send it as a number (24) or,
+// in some versions, as a string ("24"); it is encoded as a number.
+type Netmask int32
 
-func (n *netmask) UnmarshalJSON(b []byte) error {
+// UnmarshalJSON accepts a number or a numeric string.
+func (n *Netmask) UnmarshalJSON(b []byte) error {
 	s := string(bytes.Trim(b, `"`))
 	v, err := strconv.ParseInt(s, 10, 32)
 	if err != nil {
 		return fmt.Errorf("netmask %s is not a prefix length", b)
 	}
-	*n = netmask(v)
+	*n = Netmask(v)
 	return nil
 }
 
 // DecodeHost turns a host_discovery payload into HostDetails.
 func DecodeHost(payload []byte) (*fleetv1.HostDetails, error) {
-	var p hostPayload
+	var p Host
 	if err := json.Unmarshal(payload, &p); err != nil {
 		return nil, decodeError(err)
 	}
@@ -64,13 +69,13 @@ func DecodeHost(payload []byte) (*fleetv1.HostDetails, error) {
 	}
 	d := &fleetv1.HostDetails{
 		Hostname:           p.Hostname,
-		Fqdn:               p.FQDN,
+		Fqdn:               p.FullyQualifiedDomainName,
 		OsName:             p.OSName,
 		OsVersion:          p.OSVersion,
 		KernelVersion:      p.KernelVersion,
 		Arch:               p.Arch,
-		CpuCount:           p.CPUCount,
-		SocketCount:        p.SocketCount,
+		CpuCount:           int32(p.CPUCount),
+		SocketCount:        int32(p.SocketCount),
 		TotalMemoryMb:      p.TotalMemoryMB,
 		IpAddresses:        p.IPAddresses,
 		AgentVersion:       p.AgentVersion,
