@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -57,6 +58,9 @@ type Options struct {
 	// ShutdownTimeout bounds how long Serve waits for in-flight requests
 	// after its context is cancelled before closing connections. Default 10s.
 	ShutdownTimeout time.Duration
+	// Services are further gRPC services served next to FleetService
+	// (checks, tasks, ...), each with its REST gateway and scopes.
+	Services []Service
 }
 
 // API is the API server. Serve it once.
@@ -66,6 +70,7 @@ type API struct {
 	gateway         *runtime.ServeMux
 	handler         http.Handler
 	shutdownTimeout time.Duration
+	services        []Service
 }
 
 // New builds the API; nothing listens until Serve.
@@ -97,19 +102,27 @@ func New(opts Options) (*API, error) {
 
 	metrics := NewMetrics(opts.Registry)
 	rec := recoverer{logger: opts.Logger}
+	auth := authorizer{keys: opts.Keys, scopes: maps.Clone(fleetScopes)}
+	for _, svc := range opts.Services {
+		maps.Copy(auth.scopes, svc.Scopes)
+	}
 	// Order matters: metrics outermost so refused and panicking calls are
 	// counted with the code the client saw.
 	srv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(metrics.unaryInterceptor, rec.unaryInterceptor, opts.Keys.unaryInterceptor),
-		grpc.ChainStreamInterceptor(metrics.streamInterceptor, rec.streamInterceptor, opts.Keys.streamInterceptor),
+		grpc.ChainUnaryInterceptor(metrics.unaryInterceptor, rec.unaryInterceptor, auth.unaryInterceptor),
+		grpc.ChainStreamInterceptor(metrics.streamInterceptor, rec.streamInterceptor, auth.streamInterceptor),
 	)
 	fleetv1.RegisterFleetServiceServer(srv, NewServer(opts.Hosts, opts.Store, opts.Logger))
+	for _, svc := range opts.Services {
+		svc.Register(srv)
+	}
 
 	a := &API{
 		logger:          opts.Logger,
 		grpc:            srv,
 		gateway:         newGateway(),
 		shutdownTimeout: opts.ShutdownTimeout,
+		services:        opts.Services,
 	}
 	h, err := a.routes(opts)
 	if err != nil {
@@ -139,6 +152,11 @@ func (a *API) Serve(ctx context.Context, lis net.Listener) error {
 	defer conn.Close()
 	if err := fleetv1.RegisterFleetServiceHandler(ctx, a.gateway, conn); err != nil {
 		return fmt.Errorf("api: register gateway: %w", err)
+	}
+	for _, svc := range a.services {
+		if err := svc.Gateway(ctx, a.gateway, conn); err != nil {
+			return fmt.Errorf("api: register gateway of %s: %w", svc.Name, err)
+		}
 	}
 
 	protocols := new(http.Protocols)

@@ -573,8 +573,8 @@ func TestDialTarget(t *testing.T) {
 func TestEveryMethodHasAScope(t *testing.T) {
 	for _, m := range fleetv1.FleetService_ServiceDesc.Methods {
 		full := "/" + fleetv1.FleetService_ServiceDesc.ServiceName + "/" + m.MethodName
-		if _, ok := methodScopes[full]; !ok {
-			t.Errorf("%s has no entry in methodScopes", full)
+		if _, ok := fleetScopes[full]; !ok {
+			t.Errorf("%s has no entry in fleetScopes", full)
 		}
 	}
 }

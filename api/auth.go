@@ -13,9 +13,10 @@ import (
 	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
 )
 
-// methodScopes names the scope each gRPC method needs. A method missing here
-// is refused for every key, so a new method is closed until it is listed.
-var methodScopes = map[string]Scope{
+// fleetScopes names the scope each FleetService method needs. A method
+// missing from an API's scope table is refused for every key, so a new
+// method is closed until it is listed.
+var fleetScopes = map[string]Scope{
 	fleetv1.FleetService_ListHosts_FullMethodName:      ScopeRead,
 	fleetv1.FleetService_GetHost_FullMethodName:        ScopeRead,
 	fleetv1.FleetService_ListHostEvents_FullMethodName: ScopeRead,
@@ -25,7 +26,7 @@ var methodScopes = map[string]Scope{
 // the method needs. REST calls arrive here too: the gateway forwards the
 // Authorization header as "authorization" metadata over the loopback
 // connection.
-func (ks *Keys) authorize(ctx context.Context, method string) error {
+func (ks *Keys) authorize(ctx context.Context, scopes map[string]Scope, method string) error {
 	secret, err := bearer(ctx)
 	if err != nil {
 		return err
@@ -34,7 +35,7 @@ func (ks *Keys) authorize(ctx context.Context, method string) error {
 	if !ok {
 		return status.Error(codes.Unauthenticated, "invalid API key: check the key you send as Authorization: Bearer <key>")
 	}
-	need, ok := methodScopes[method]
+	need, ok := scopes[method]
 	if !ok {
 		return status.Errorf(codes.PermissionDenied, "method %s is not open to API keys", method)
 	}
@@ -57,15 +58,22 @@ func bearer(ctx context.Context) (string, error) {
 	return strings.TrimSpace(secret), nil
 }
 
-func (ks *Keys) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := ks.authorize(ctx, info.FullMethod); err != nil {
+// authorizer checks every call against keys and the scope table of the
+// API's services.
+type authorizer struct {
+	keys   *Keys
+	scopes map[string]Scope
+}
+
+func (a authorizer) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := a.keys.authorize(ctx, a.scopes, info.FullMethod); err != nil {
 		return nil, err
 	}
 	return handler(ctx, req)
 }
 
-func (ks *Keys) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if err := ks.authorize(ss.Context(), info.FullMethod); err != nil {
+func (a authorizer) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if err := a.keys.authorize(ss.Context(), a.scopes, info.FullMethod); err != nil {
 		return err
 	}
 	return handler(srv, ss)

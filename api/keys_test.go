@@ -103,7 +103,7 @@ func TestAuthorize(t *testing.T) {
 		if tc.auth != nil {
 			md["authorization"] = tc.auth
 		}
-		err := keys.authorize(metadata.NewIncomingContext(context.Background(), md), tc.method)
+		err := keys.authorize(metadata.NewIncomingContext(context.Background(), md), fleetScopes, tc.method)
 		if got := status.Code(err); got != tc.want {
 			t.Errorf("%q on %s: %v, want %s", tc.auth, tc.method, err, tc.want)
 		}

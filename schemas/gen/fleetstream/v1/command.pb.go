@@ -31,6 +31,9 @@ type Command struct {
 	AggregateId string                 `protobuf:"bytes,2,opt,name=aggregate_id,json=aggregateId,proto3" json:"aggregate_id,omitempty"`
 	IssuedAt    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=issued_at,json=issuedAt,proto3" json:"issued_at,omitempty"`
 	TraceId     string                 `protobuf:"bytes,4,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// Field numbers by domain: 10-29 host, 30-49 cluster, 50-69 SAP system,
+	// 70-89 database, 90-109 checks, 110-129 cloud resources and links.
+	//
 	// Types that are valid to be assigned to Body:
 	//
 	//	*Command_RegisterHost

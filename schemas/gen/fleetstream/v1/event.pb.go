@@ -36,6 +36,10 @@ type Event struct {
 	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
 	TraceId    string                 `protobuf:"bytes,6,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
 	CommandId  string                 `protobuf:"bytes,7,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// Field numbers by domain: 20 rejection, 21-39 host, 40-59 cluster,
+	// 60-79 SAP system, 80-99 database, 100-119 checks, 120-139 cloud
+	// resources and links, 140-159 collection tasks.
+	//
 	// Types that are valid to be assigned to Payload:
 	//
 	//	*Event_CommandRejected
@@ -225,6 +229,9 @@ func (*Event_HeartbeatFailed) isEvent_Payload() {}
 
 type AggregateState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
+	// Field numbers by domain: 1 host, 2-9 cluster/SAP/database, 10-19
+	// checks, 20-29 cloud resources and links.
+	//
 	// Types that are valid to be assigned to State:
 	//
 	//	*AggregateState_Host
