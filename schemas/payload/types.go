@@ -17,7 +17,7 @@ const (
 )
 
 // types lists the accepted discovery types, in the order error messages show them.
-var types = []string{HostDiscovery, CloudDiscovery, SubscriptionDiscovery, HAClusterDiscovery, SAPSystemDiscovery, SaptuneDiscovery, Heartbeat}
+var types = []string{HostDiscovery, CloudDiscovery, SubscriptionDiscovery, HAClusterDiscovery, SAPSystemDiscovery, SaptuneDiscovery, Heartbeat, CloudResources}
 
 // Known reports whether t is a discovery type fleetstream accepts.
 func Known(t string) bool { return slices.Contains(types, t) }
