@@ -29,6 +29,7 @@ type devOptions struct {
 	dataDir    string
 	simulate   int
 	changeRate float64
+	simEvery   time.Duration
 	noAgent    bool
 }
 
@@ -51,6 +52,7 @@ func devCmd() *cobra.Command {
 	fs.StringVar(&o.dataDir, "data-dir", ".data", "where the embedded Kafka and the local ClickHouse keep their data")
 	fs.IntVar(&o.simulate, "simulate", 0, "add N simulated hosts, publishing like real agents")
 	fs.Float64Var(&o.changeRate, "sim-change-rate", 0.01, "fraction of simulated discoveries that change something")
+	fs.DurationVar(&o.simEvery, "sim-discovery-interval", agent.DefaultDiscoveryInterval, "period of each simulated host's discovery (heartbeats at half of it), to load the pipeline harder")
 	fs.BoolVar(&o.noAgent, "no-agent", false, "do not run the agent for this machine")
 	return cmd
 }
@@ -116,7 +118,7 @@ func runDev(ctx context.Context, s *settings, o *devOptions, out io.Writer) erro
 	if o.simulate > 0 {
 		fleet, err := sim.New(sim.Config{
 			N: o.simulate, Seed: "dev", Server: base, KeyFor: cfg.AgentKeys.KeyFor,
-			ChangeRate: o.changeRate, ReportInterval: 10 * time.Second, Logger: log.With("role", "sim"),
+			ChangeRate: o.changeRate, DiscoveryInterval: o.simEvery, HeartbeatInterval: o.simEvery / 2, ReportInterval: 10 * time.Second, Logger: log.With("role", "sim"),
 		})
 		if err != nil {
 			return err
