@@ -13,6 +13,7 @@ import (
 	"github.com/fleetstream/fleetstream/connectors/ingest"
 	"github.com/fleetstream/fleetstream/internal/kafka"
 	"github.com/fleetstream/fleetstream/internal/system"
+	"github.com/fleetstream/fleetstream/internal/tlsconfig"
 )
 
 // settings are the flags shared by the roles; each is also read from
@@ -25,6 +26,9 @@ type settings struct {
 	chDatabase    string
 	chUser        string
 	chPassword    string
+	chTLS         tlsconfig.Files
+	kafkaTLS      tlsconfig.Files
+	kafkaSASL     kafka.SASL
 	agentSecret   string
 	enrollmentKey string
 	apiKeys       []string
@@ -37,6 +41,7 @@ func (s *settings) kafkaFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&s.brokers, "brokers", nil, "Kafka seed brokers, host:port, comma separated")
 	fs.Int32Var(&s.partitions, "partitions", kafka.DefaultTopics().Partitions, "partitions of every fleetstream topic (co-partitioned: all equal)")
 	fs.Int16Var(&s.replication, "replication", 1, "replication factor of topics created by fleetstream")
+	s.kafkaSecurityFlags(fs)
 }
 
 func (s *settings) clickhouseFlags(fs *pflag.FlagSet) {
@@ -44,6 +49,7 @@ func (s *settings) clickhouseFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.chDatabase, "clickhouse-database", "fleetstream", "ClickHouse database of the read models")
 	fs.StringVar(&s.chUser, "clickhouse-user", "default", "ClickHouse user")
 	fs.StringVar(&s.chPassword, "clickhouse-password", "", "ClickHouse password")
+	tlsFlags(fs, "clickhouse", "ClickHouse", &s.chTLS)
 }
 
 func (s *settings) ingestFlags(fs *pflag.FlagSet) {
@@ -65,11 +71,16 @@ func (s *settings) serverFlags(fs *pflag.FlagSet, listen string) {
 func (s *settings) config(reg *prometheus.Registry) (system.Config, error) {
 	topics := kafka.DefaultTopics()
 	topics.Partitions = s.partitions
+	kafkaSec, chTLS, err := s.security()
+	if err != nil {
+		return system.Config{}, err
+	}
 	cfg := system.Config{
 		Brokers:      s.brokers,
+		Kafka:        kafkaSec,
 		Topics:       topics,
 		Replication:  s.replication,
-		ClickHouse:   clickhouse.Options{Addr: s.chAddr, Username: s.chUser, Password: s.chPassword},
+		ClickHouse:   clickhouse.Options{Addr: s.chAddr, Username: s.chUser, Password: s.chPassword, TLS: chTLS},
 		Database:     s.chDatabase,
 		AgentKeys:    ingest.AgentKeys{Secret: []byte(s.agentSecret), Enrollment: s.enrollmentKey},
 		MaxBodyBytes: s.maxBody,

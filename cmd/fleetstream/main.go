@@ -44,7 +44,7 @@ func rootCmd() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().StringVar(&level, "log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(devCmd(), ingestCmd(), processCmd(), sinkCmd(), apiCmd(), agentCmd(), migrateCmd(), agentKeyCmd())
+	root.AddCommand(devCmd(), ingestCmd(), processCmd(), sinkCmd(), apiCmd(), agentCmd(), migrateCmd(), agentKeyCmd(), benchCmd(), collectCmd(), taskCmd(), queueCmd())
 	return root
 }
 

@@ -8,6 +8,7 @@ package clickhouse
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -32,6 +33,9 @@ type Options struct {
 	Database string
 	Username string
 	Password string
+	// TLS, when not nil, encrypts the connection: point Addr at the
+	// server's secure native port (tcp_port_secure, 9440 by default).
+	TLS *tls.Config
 }
 
 // Open connects with the native protocol and pings the server, so a wrong
@@ -45,6 +49,7 @@ func Open(ctx context.Context, opts Options) (driver.Conn, error) {
 		Protocol:    clickhouse.Native,
 		Auth:        clickhouse.Auth{Database: opts.Database, Username: opts.Username, Password: opts.Password},
 		DialTimeout: 10 * time.Second,
+		TLS:         opts.TLS,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %s: %w", opts.Addr, err)

@@ -12,13 +12,13 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/fleetstream/fleetstream/internal/chlocal"
 	"github.com/fleetstream/fleetstream/internal/kafka"
+	"github.com/fleetstream/fleetstream/internal/kafka/kafkatest"
 	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
 )
 
@@ -43,7 +43,8 @@ func database(t *testing.T, migrate bool) (driver.Conn, string) {
 	return conn, db
 }
 
-// cluster is an in-process Kafka with fleetstream's topics.
+// cluster is a Kafka with fleetstream's topics: kfake, or the real broker
+// of the integration lane.
 type cluster struct {
 	seeds  []string
 	topics kafka.Topics
@@ -53,21 +54,15 @@ type cluster struct {
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	kc, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(kc.Close)
-	c := &cluster{seeds: kc.ListenAddrs(), topics: kafka.DefaultTopics()}
-	c.topics.Partitions = 4
+	topics := kafkatest.Namespace(t, kafka.DefaultTopics())
+	topics.Partitions = 4
+	c := &cluster{seeds: kafkatest.Cluster(t, topics), topics: topics}
+	var err error
 	if c.client, err = kafka.NewClient(c.seeds); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.client.Close)
 	c.adm = kadm.NewClient(c.client)
-	if err := kafka.EnsureTopics(context.Background(), c.adm, c.topics.All(), 1); err != nil {
-		t.Fatal(err)
-	}
 	return c
 }
 
@@ -99,7 +94,7 @@ func (c *cluster) produce(t *testing.T, recs ...*kgo.Record) []*kgo.Record {
 // it and waits for Run to return.
 func (c *cluster) runSink(t *testing.T, conn driver.Conn, db string, m *Metrics, tune ...func(*SinkOptions)) (stop func()) {
 	t.Helper()
-	opts := SinkOptions{Seeds: c.seeds, Topics: c.topics, Conn: conn, Database: db,
+	opts := SinkOptions{Seeds: c.seeds, Topics: c.topics, Group: c.topics.Group(DefaultSinkGroup), Conn: conn, Database: db,
 		FlushInterval: 20 * time.Millisecond, Metrics: m, Logger: testLogger(t)}
 	for _, f := range tune {
 		f(&opts)
@@ -134,7 +129,7 @@ func (c *cluster) runSink(t *testing.T, conn driver.Conn, db string, m *Metrics,
 func (c *cluster) committed(t *testing.T) map[int32]int64 {
 	t.Helper()
 	out := map[int32]int64{}
-	offs, err := c.adm.FetchOffsets(context.Background(), DefaultSinkGroup)
+	offs, err := c.adm.FetchOffsets(context.Background(), c.topics.Group(DefaultSinkGroup))
 	if errors.Is(err, kerr.GroupIDNotFound) {
 		return out // the group has not joined yet
 	}

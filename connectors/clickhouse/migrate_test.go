@@ -44,7 +44,7 @@ func TestMigrateTwiceIsANoOp(t *testing.T) {
 		}
 		got = append(got, name+":"+engine)
 	}
-	want := "events:ReplacingMergeTree hosts:ReplacingMergeTree schema_migrations:ReplacingMergeTree"
+	want := "cloud_resources:ReplacingMergeTree events:ReplacingMergeTree hosts:ReplacingMergeTree links:ReplacingMergeTree schema_migrations:ReplacingMergeTree"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("tables = %v, want %s", got, want)
 	}

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,6 +42,13 @@ type projected struct {
 	state     string
 	host      *fleetv1.Host // nil when the event does not update hosts
 	hostState string        // JSON of host
+	// resource is set by cloud_resource events (not rejections), with the
+	// JSON of the resource and of its attributes.
+	resource           *fleetv1.CloudResource
+	resourceState      string
+	resourceAttributes string
+	// link is set by link events: the link after the event.
+	link *fleetv1.Link
 }
 
 // project decodes a fleet.events.v1 record value. The event type is the
@@ -91,6 +99,22 @@ func project(value []byte) (*projected, error) {
 			return nil, &rejectionError{reasonInvalid, fmt.Errorf("event %s carries a host state without id", ev.GetEventId())}
 		}
 		p.host, p.hostState = h, string(entity)
+	}
+	if r := ev.GetState().GetCloudResource(); r != nil && ev.GetCommandRejected() == nil {
+		if r.GetId() == "" {
+			return nil, &rejectionError{reasonInvalid, fmt.Errorf("event %s carries a cloud resource state without id", ev.GetEventId())}
+		}
+		attrs, err := jsonOptions.Marshal(r.GetSpec().GetAttributes())
+		if err != nil {
+			return nil, &rejectionError{reasonInvalid, fmt.Errorf("event %s: attributes of resource %s to JSON: %w", ev.GetEventId(), r.GetId(), err)}
+		}
+		p.resource, p.resourceState, p.resourceAttributes = r, string(entity), string(attrs)
+	}
+	if l := ev.GetState().GetLink(); l != nil {
+		if l.GetFrom().GetId() == "" || l.GetTo().GetId() == "" {
+			return nil, &rejectionError{reasonInvalid, fmt.Errorf("event %s carries a link without both ends", ev.GetEventId())}
+		}
+		p.link = l
 	}
 	return p, nil
 }
@@ -183,6 +207,100 @@ func (c *hostColumns) values() []any {
 	return []any{c.id, c.hostname, c.fqdn, c.osName, c.osVersion, c.kernelVersion, c.arch, c.cpuCount,
 		c.socketCount, c.totalMemoryMB, c.ipAddresses, c.agentVersion, c.health, c.heartbeat, c.lastHeartbeatAt,
 		c.registeredAt, c.updatedAt, c.version, c.state}
+}
+
+// resourceColumns are rows of the cloud_resources table in the order of
+// resourcesInsert.
+type resourceColumns struct {
+	id, provider, account, region, kind, resourceID, name []string
+	tags                                                  [][]string
+	attributes                                            []string
+	deleted                                               []uint8
+	discoveredAt, updatedAt, deletedAt                    []time.Time
+	version                                               []uint64
+	state                                                 []string
+}
+
+const resourcesInsert = "INSERT INTO %s (id, provider, account, region, kind, resource_id, name, tags, attributes, " +
+	"deleted, discovered_at, updated_at, deleted_at, version, state)"
+
+func (c *resourceColumns) add(p *projected) {
+	r := p.resource
+	s := r.GetSpec()
+	tags := make([]string, 0, len(s.GetTags()))
+	for k, v := range s.GetTags() {
+		tags = append(tags, k+"="+v)
+	}
+	slices.Sort(tags)
+	var deleted uint8
+	if r.GetDeleted() {
+		deleted = 1
+	}
+	c.id = append(c.id, r.GetId())
+	c.provider = append(c.provider, s.GetProvider())
+	c.account = append(c.account, s.GetAccount())
+	c.region = append(c.region, s.GetRegion())
+	c.kind = append(c.kind, s.GetKind())
+	c.resourceID = append(c.resourceID, s.GetResourceId())
+	c.name = append(c.name, s.GetName())
+	c.tags = append(c.tags, tags)
+	c.attributes = append(c.attributes, p.resourceAttributes)
+	c.deleted = append(c.deleted, deleted)
+	c.discoveredAt = append(c.discoveredAt, dateTime(r.GetDiscoveredAt()))
+	c.updatedAt = append(c.updatedAt, dateTime(r.GetUpdatedAt()))
+	c.deletedAt = append(c.deletedAt, dateTime(r.GetDeletedAt()))
+	c.version = append(c.version, r.GetVersion())
+	c.state = append(c.state, p.resourceState)
+}
+
+func (c *resourceColumns) len() int { return len(c.id) }
+
+func (c *resourceColumns) values() []any {
+	return []any{c.id, c.provider, c.account, c.region, c.kind, c.resourceID, c.name, c.tags, c.attributes,
+		c.deleted, c.discoveredAt, c.updatedAt, c.deletedAt, c.version, c.state}
+}
+
+// linkColumns are rows of the links table in the order of linksInsert.
+type linkColumns struct {
+	fromType, fromID, fromKind, relation, toType, toID, toKind []string
+	active                                                     []uint8
+	reason                                                     []string
+	version                                                    []uint64
+	updatedAt                                                  []time.Time
+}
+
+const linksInsert = "INSERT INTO %s (from_type, from_id, from_kind, relation, to_type, to_id, to_kind, active, reason, version, updated_at)"
+
+func (c *linkColumns) add(p *projected) {
+	l := p.link
+	var active uint8
+	if l.GetActive() {
+		active = 1
+	}
+	c.fromType = append(c.fromType, l.GetFrom().GetType())
+	c.fromID = append(c.fromID, l.GetFrom().GetId())
+	c.fromKind = append(c.fromKind, l.GetFrom().GetKind())
+	c.relation = append(c.relation, l.GetRelation())
+	c.toType = append(c.toType, l.GetTo().GetType())
+	c.toID = append(c.toID, l.GetTo().GetId())
+	c.toKind = append(c.toKind, l.GetTo().GetKind())
+	c.active = append(c.active, active)
+	c.reason = append(c.reason, l.GetReason())
+	c.version = append(c.version, l.GetVersion())
+	c.updatedAt = append(c.updatedAt, dateTime(l.GetUpdatedAt()))
+}
+
+func (c *linkColumns) len() int { return len(c.fromID) }
+
+func (c *linkColumns) values() []any {
+	return []any{c.fromType, c.fromID, c.fromKind, c.relation, c.toType, c.toID, c.toKind, c.active, c.reason, c.version, c.updatedAt}
+}
+
+// linkKey is a link's identity in the links table.
+type linkKey struct{ from, relation, toType, to string }
+
+func keyOfLink(l *fleetv1.Link) linkKey {
+	return linkKey{l.GetFrom().GetId(), l.GetRelation(), l.GetTo().GetType(), l.GetTo().GetId()}
 }
 
 // dateTime clamps a timestamp into what a DateTime column holds (whole

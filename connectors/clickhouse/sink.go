@@ -67,7 +67,8 @@ type SinkOptions struct {
 	Metrics *Metrics
 }
 
-// Sink projects fleet.events.v1 into the events and hosts tables.
+// Sink projects fleet.events.v1 into the events, hosts, cloud_resources and
+// links tables.
 //
 // Delivery is at least once, and duplicates are harmless: a batch's offsets
 // are committed only after ClickHouse acknowledged every insert of the batch
@@ -90,6 +91,9 @@ type Sink struct {
 	flushInterval time.Duration
 	logger        *slog.Logger
 	metrics       *Metrics
+
+	// Inserts into the cloud_resources and links tables.
+	resourcesInsert, linksInsert string
 
 	// Owned by Run's goroutine.
 	client         *kgo.Client
@@ -146,6 +150,10 @@ func NewSink(opts SinkOptions) (*Sink, error) {
 	hosts, _ := table(s.database, "hosts") // same database: already checked
 	s.eventsInsert = fmt.Sprintf(eventsInsert, events)
 	s.hostsInsert = fmt.Sprintf(hostsInsert, hosts)
+	resources, _ := table(s.database, "cloud_resources")
+	links, _ := table(s.database, "links")
+	s.resourcesInsert = fmt.Sprintf(resourcesInsert, resources)
+	s.linksInsert = fmt.Sprintf(linksInsert, links)
 	return s, nil
 }
 
@@ -207,6 +215,10 @@ type batch struct {
 	dead  []deadLetter
 	// last is the last record of each partition, whose offset is committed.
 	last map[int32]*kgo.Record
+
+	// resources and links likewise keep the newest version per row key.
+	resources map[string]*projected
+	links     map[linkKey]*projected
 }
 
 type deadLetter struct {
@@ -215,7 +227,7 @@ type deadLetter struct {
 }
 
 func newBatch() *batch {
-	return &batch{hosts: map[string]*projected{}, last: map[int32]*kgo.Record{}}
+	return &batch{hosts: map[string]*projected{}, resources: map[string]*projected{}, links: map[linkKey]*projected{}, last: map[int32]*kgo.Record{}}
 }
 
 // fill polls until the batch is full, its flush interval has passed since
@@ -308,6 +320,17 @@ func (s *Sink) add(b *batch, r *kgo.Record, p *projected, err error) {
 			b.hosts[p.host.GetId()] = p
 		}
 	}
+	if p.resource != nil {
+		if prev, ok := b.resources[p.resource.GetId()]; !ok || prev.resource.GetVersion() <= p.resource.GetVersion() {
+			b.resources[p.resource.GetId()] = p
+		}
+	}
+	if p.link != nil {
+		k := keyOfLink(p.link)
+		if prev, ok := b.links[k]; !ok || prev.link.GetVersion() <= p.link.GetVersion() {
+			b.links[k] = p
+		}
+	}
 }
 
 // flush writes the batch (dead letters, events, hosts), each with retries,
@@ -350,6 +373,30 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 			return err
 		}
 		s.metrics.rows.WithLabelValues("hosts").Add(float64(hosts.len()))
+	}
+	if len(b.resources) > 0 {
+		var resources resourceColumns
+		for _, p := range b.resources {
+			resources.add(p)
+		}
+		err := s.retry(ctx, "cloud_resources", func(ctx context.Context) error {
+			return insert(ctx, s.conn, s.resourcesInsert, resources.values())
+		})
+		if err != nil {
+			return err
+		}
+		s.metrics.rows.WithLabelValues("cloud_resources").Add(float64(resources.len()))
+	}
+	if len(b.links) > 0 {
+		var links linkColumns
+		for _, p := range b.links {
+			links.add(p)
+		}
+		err := s.retry(ctx, "links", func(ctx context.Context) error { return insert(ctx, s.conn, s.linksInsert, links.values()) })
+		if err != nil {
+			return err
+		}
+		s.metrics.rows.WithLabelValues("links").Add(float64(links.len()))
 	}
 
 	last := make([]*kgo.Record, 0, len(b.last))

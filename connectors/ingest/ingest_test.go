@@ -35,7 +35,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	topics := kafka.DefaultTopics()
+	topics := kafkatest.Namespace(t, kafka.DefaultTopics())
 	topics.Partitions = 4
 	seeds := kafkatest.Cluster(t, topics)
 	client, err := kafka.NewClient(seeds)

@@ -3,19 +3,17 @@
 // goka's Sarama configuration, record headers and the dead-letter writer.
 package kafka
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"strings"
+import "strings"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-)
-
-// Goka group names. A group's table topic is "<group>-table".
+// Goka group names before a namespace (Topics.Group adds it). A group's
+// table topic is "<group>-table".
 const (
 	ScenarioGroup = "fleet.scenario"
 	HostGroup     = "fleet.host"
+	// Cloud resources and links (processors/cloud_resource, processors/links);
+	// the links group also has a loop topic, "<group>-loop".
+	CloudResourceGroup = "fleet.cloud_resource"
+	LinksGroup         = "fleet.links"
 )
 
 // Topic is one topic's definition.
@@ -26,12 +24,28 @@ type Topic struct {
 }
 
 // Topics names the topics of one installation; defaults come from
-// DefaultTopics.
+// DefaultTopics. A new topic name field must also be prefixed in
+// WithNamespace (TestWithNamespacePrefixesEveryName checks it).
 type Topics struct {
+	// Namespace prefixes every topic and consumer group name: several
+	// installations, or tests, can share one Kafka cluster. Empty by
+	// default; set it with WithNamespace.
+	Namespace string
+
 	Discoveries  string
 	HostCommands string
 	Events       string
 	DLQ          string
+	// Collection task queue (connectors/tasks): one topic per priority,
+	// the retry (and not-yet-due) topic, the compacted cancellation and
+	// status tables, and the scheduler's single-partition lease topic.
+	TasksHigh, TasksNormal, TasksLow string
+	TasksRetry                       string
+	TasksCancel                      string
+	TasksStatus                      string
+	TasksSchedule                    string
+	// Commands of the cloud_resource aggregate, from scenario detection.
+	CloudResourceCommands string
 	// Partitions of every co-partitioned topic: goka refuses to start when
 	// the inputs and the table of one group differ.
 	Partitions int32
@@ -45,16 +59,53 @@ func DefaultTopics() Topics {
 		Events:       "fleet.events.v1",
 		DLQ:          "fleet.dlq.v1",
 		Partitions:   8,
+
+		TasksHigh:     "fleet.tasks.high.v1",
+		TasksNormal:   "fleet.tasks.normal.v1",
+		TasksLow:      "fleet.tasks.low.v1",
+		TasksRetry:    "fleet.tasks.retry.v1",
+		TasksCancel:   "fleet.tasks.cancel.v1",
+		TasksStatus:   "fleet.tasks.status.v1",
+		TasksSchedule: "fleet.tasks.schedule.v1",
+
+		CloudResourceCommands: "fleet.commands.cloud_resource.v1",
 	}
 }
 
+// WithNamespace returns t with every topic name carrying the prefix ns
+// instead of t's current one; Group adds ns to group names.
+func (t Topics) WithNamespace(ns string) Topics {
+	re := func(name string) string { return ns + strings.TrimPrefix(name, t.Namespace) }
+	t.Discoveries = re(t.Discoveries)
+	t.HostCommands = re(t.HostCommands)
+	t.Events = re(t.Events)
+	t.DLQ = re(t.DLQ)
+	t.TasksHigh, t.TasksNormal, t.TasksLow = re(t.TasksHigh), re(t.TasksNormal), re(t.TasksLow)
+	t.TasksRetry, t.TasksCancel = re(t.TasksRetry), re(t.TasksCancel)
+	t.TasksStatus, t.TasksSchedule = re(t.TasksStatus), re(t.TasksSchedule)
+	t.CloudResourceCommands = re(t.CloudResourceCommands)
+	t.Namespace = ns
+	return t
+}
+
+// Group is the namespaced name of a goka group or consumer group, e.g.
+// t.Group(HostGroup): every processor, view and consumer group of an
+// installation derives its name here.
+func (t Topics) Group(name string) string { return t.Namespace + name }
+
 // TableTopic is the compacted changelog topic of a goka group.
 func TableTopic(group string) string { return group + "-table" }
+
+// LoopTopic is the loopback topic of a goka group that declares goka.Loop.
+func LoopTopic(group string) string { return group + "-loop" }
 
 var (
 	compacted = map[string]string{"cleanup.policy": "compact"}
 	// The event store is the source of truth: never delete from it.
 	forever = map[string]string{"cleanup.policy": "delete", "retention.ms": "-1"}
+	// Task status and cancellations: the latest record per task, dropped
+	// a week after it was written so finished tasks do not pile up.
+	compactedWeek = map[string]string{"cleanup.policy": "compact,delete", "retention.ms": "604800000"}
 )
 
 // All is the one table of every topic fleetstream uses, with partitions
@@ -66,44 +117,19 @@ func (t Topics) All() []Topic {
 		{Name: t.HostCommands, Partitions: p},
 		{Name: t.Events, Partitions: p, Configs: forever},
 		{Name: t.DLQ, Partitions: p},
-		{Name: TableTopic(ScenarioGroup), Partitions: p, Configs: compacted},
-		{Name: TableTopic(HostGroup), Partitions: p, Configs: compacted},
+		{Name: TableTopic(t.Group(ScenarioGroup)), Partitions: p, Configs: compacted},
+		{Name: TableTopic(t.Group(HostGroup)), Partitions: p, Configs: compacted},
+		{Name: t.CloudResourceCommands, Partitions: p},
+		{Name: TableTopic(t.Group(CloudResourceGroup)), Partitions: p, Configs: compacted},
+		{Name: TableTopic(t.Group(LinksGroup)), Partitions: p, Configs: compacted},
+		{Name: LoopTopic(t.Group(LinksGroup)), Partitions: p},
+		{Name: t.TasksHigh, Partitions: p},
+		{Name: t.TasksNormal, Partitions: p},
+		{Name: t.TasksLow, Partitions: p},
+		{Name: t.TasksRetry, Partitions: p},
+		{Name: t.TasksCancel, Partitions: p, Configs: compactedWeek},
+		{Name: t.TasksStatus, Partitions: p, Configs: compactedWeek},
+		// One partition: its owner in the scheduler group is the leader.
+		{Name: t.TasksSchedule, Partitions: 1, Configs: compacted},
 	}
-}
-
-// EnsureTopics creates the missing topics and verifies the partition count
-// of the existing ones. replication is 1 on a single broker.
-func EnsureTopics(ctx context.Context, adm *kadm.Client, topics []Topic, replication int16) error {
-	names := make([]string, len(topics))
-	for i, t := range topics {
-		names[i] = t.Name
-	}
-	existing, err := adm.ListTopics(ctx, names...)
-	if err != nil {
-		return fmt.Errorf("list topics: %w", err)
-	}
-	var problems []string
-	for _, t := range topics {
-		if d, ok := existing[t.Name]; ok && d.Err == nil {
-			if got := int32(len(d.Partitions)); got != t.Partitions {
-				problems = append(problems, fmt.Sprintf("topic %s has %d partitions, want %d (recreate it or set the partition count to %d)", t.Name, got, t.Partitions, got))
-			}
-			continue
-		}
-		cfg := make(map[string]*string, len(t.Configs))
-		for k, v := range t.Configs {
-			cfg[k] = kadm.StringPtr(v)
-		}
-		resp, err := adm.CreateTopic(ctx, t.Partitions, replication, cfg, t.Name)
-		if err != nil {
-			return fmt.Errorf("create topic %s: %w", t.Name, err)
-		}
-		if resp.Err != nil && !strings.Contains(resp.Err.Error(), "TOPIC_ALREADY_EXISTS") {
-			return fmt.Errorf("create topic %s: %w", t.Name, resp.Err)
-		}
-	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
-	}
-	return nil
 }

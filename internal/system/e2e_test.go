@@ -45,7 +45,7 @@ type pipeline struct {
 
 func startPipeline(t *testing.T) *pipeline {
 	t.Helper()
-	topics := kafka.DefaultTopics()
+	topics := kafkatest.Namespace(t, kafka.DefaultTopics())
 	topics.Partitions = 4
 	brokers := kafkatest.Cluster(t, topics)
 	chAddr, db := chlocal.ForTest(t)
@@ -141,7 +141,7 @@ func (p *pipeline) eventually(t *testing.T, what string, check func() error) {
 // scenario, then host, then the sink, each with no lag.
 func (p *pipeline) quiesce(t *testing.T) {
 	t.Helper()
-	for _, g := range []string{kafka.ScenarioGroup, kafka.HostGroup, clickhouse.DefaultSinkGroup} {
+	for _, g := range []string{p.topics.Group(kafka.ScenarioGroup), p.topics.Group(kafka.HostGroup), p.topics.Group(clickhouse.DefaultSinkGroup)} {
 		p.eventually(t, "group "+g+" catches up", func() error {
 			lags, err := p.admin.Lag(context.Background(), g)
 			if err != nil {

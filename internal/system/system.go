@@ -34,7 +34,9 @@ import (
 // Config is what the roles need to run.
 type Config struct {
 	Brokers []string
-	Topics  kafka.Topics
+	// Kafka is how every Kafka client reaches the brokers (TLS, SASL).
+	Kafka  kafka.Security
+	Topics kafka.Topics
 	// Replication of topics created at start: 1 on a single broker.
 	Replication int16
 	ClickHouse  clickhouse.Options
@@ -67,7 +69,10 @@ func All() Roles { return Roles{Ingest: true, Process: true, Sink: true, API: tr
 // what `fleetstream migrate` does, and what dev does at start.
 func Prepare(ctx context.Context, cfg Config, kafkaToo, clickhouseToo bool) error {
 	if kafkaToo {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...))
+		if err := cfg.Kafka.Check(ctx, cfg.Brokers); err != nil {
+			return err
+		}
+		cl, err := kgo.NewClient(append(cfg.Kafka.Opts(), kgo.SeedBrokers(cfg.Brokers...))...)
 		if err != nil {
 			return fmt.Errorf("kafka client: %w", err)
 		}
@@ -97,12 +102,18 @@ func Run(ctx context.Context, cfg Config, roles Roles, lis net.Listener) error {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	kafka.UseGokaConfig()
+	if err := kafka.UseGokaConfigWith(cfg.Kafka); err != nil {
+		return err
+	}
+	if err := cfg.Kafka.Check(ctx, cfg.Brokers); err != nil {
+		return err
+	}
 	g, ctx := errgroup.WithContext(ctx)
 
 	routes := map[string]http.Handler{}
+	var ready func(context.Context) error
 	if roles.Ingest {
-		client, err := kafka.NewClient(cfg.Brokers)
+		client, err := kafka.NewClient(cfg.Brokers, cfg.Kafka.Opts()...)
 		if err != nil {
 			return fmt.Errorf("ingest kafka client: %w", err)
 		}
@@ -114,6 +125,7 @@ func Run(ctx context.Context, cfg Config, roles Roles, lis net.Listener) error {
 			Validate:     payload.Validate,
 		}, client, ingest.NewMetrics(cfg.Registry), cfg.Logger.With("role", "ingest"))
 		routes = h.Routes()
+		ready = client.Ping
 	}
 	if roles.Process {
 		if err := runProcessors(ctx, g, cfg); err != nil {
@@ -132,7 +144,7 @@ func Run(ctx context.Context, cfg Config, roles Roles, lis net.Listener) error {
 		}
 		g.Go(func() error { return srv.Serve(ctx, lis) })
 	} else {
-		g.Go(func() error { return servePlain(ctx, lis, cfg.Registry, routes) })
+		g.Go(func() error { return servePlain(ctx, lis, cfg.Registry, routes, ready) })
 	}
 	return g.Wait()
 }
@@ -164,6 +176,9 @@ func runProcessors(ctx context.Context, g *errgroup.Group, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("host processor: %w", err)
 	}
+	if err := runCloudProcessors(ctx, g, cfg, opts); err != nil { // cloud.go
+		return err
+	}
 	for _, p := range []*goka.Processor{sc, hp} {
 		g.Go(func() error { return ignoreCanceled(p.Run(ctx)) })
 	}
@@ -177,7 +192,9 @@ func runSink(ctx context.Context, g *errgroup.Group, cfg Config) error {
 	}
 	sink, err := clickhouse.NewSink(clickhouse.SinkOptions{
 		Seeds:         cfg.Brokers,
+		KafkaOpts:     cfg.Kafka.Opts(),
 		Topics:        cfg.Topics,
+		Group:         cfg.Topics.Group(clickhouse.DefaultSinkGroup),
 		Conn:          conn,
 		Database:      cfg.Database,
 		FlushInterval: cfg.SinkFlushInterval,
@@ -196,7 +213,7 @@ func runSink(ctx context.Context, g *errgroup.Group, cfg Config) error {
 }
 
 func newAPI(ctx context.Context, g *errgroup.Group, cfg Config, extra map[string]http.Handler) (*api.API, error) {
-	view, err := host.NewView(cfg.Brokers,
+	view, err := host.NewView(cfg.Brokers, cfg.Topics,
 		goka.WithViewTopicManagerBuilder(topicManager(cfg)),
 		goka.WithViewStorageBuilder(gokaStorage(cfg, "api-view")),
 		goka.WithViewAutoReconnect())
@@ -209,6 +226,14 @@ func newAPI(ctx context.Context, g *errgroup.Group, cfg Config, extra map[string
 		return nil, err
 	}
 	context.AfterFunc(ctx, func() { conn.Close() })
+	cloud, err := cloudService(ctx, g, cfg, conn) // cloud.go
+	if err != nil {
+		return nil, err
+	}
+	tasksAPI, err := tasksService(ctx, g, cfg) // tasks.go
+	if err != nil {
+		return nil, err
+	}
 	return api.New(api.Options{
 		Hosts:    host.NewReader(view),
 		Store:    &store{conn: conn, db: cfg.Database},
@@ -222,18 +247,21 @@ func newAPI(ctx context.Context, g *errgroup.Group, cfg Config, extra map[string
 			}
 			return conn.Ping(ctx)
 		},
-		Extra: extra,
+		Extra:    extra,
+		Services: []api.Service{cloud, tasksAPI},
 	})
 }
 
-// servePlain serves the ingest routes (if any) with /healthz and /metrics,
-// for deployments without the API role.
-func servePlain(ctx context.Context, lis net.Listener, reg *prometheus.Registry, routes map[string]http.Handler) error {
+// servePlain serves the ingest routes (if any) with /healthz, /readyz
+// (ready, when not nil, must pass) and /metrics, for deployments without
+// the API role.
+func servePlain(ctx context.Context, lis net.Listener, reg *prometheus.Registry, routes map[string]http.Handler, ready func(context.Context) error) error {
 	mux := http.NewServeMux()
 	for p, h := range routes {
 		mux.Handle(p, h)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.Handle("GET /readyz", readyz(ready))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {

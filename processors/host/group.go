@@ -36,7 +36,7 @@ func Graph(topics kafka.Topics, m *Metrics, logger *slog.Logger) *goka.GroupGrap
 		m:      m,
 		logger: logger,
 	}
-	return goka.DefineGroup(kafka.HostGroup,
+	return goka.DefineGroup(goka.Group(topics.Group(kafka.HostGroup)),
 		// Bytes, decoded in the callback: a codec error would stop the processor.
 		goka.Input(goka.Stream(topics.HostCommands), new(codec.Bytes), h.process),
 		goka.Persist(kafka.ProtoCodec[fleetv1.Host, *fleetv1.Host]{}),

@@ -17,7 +17,7 @@ import (
 
 var topics = kafka.DefaultTopics()
 
-var hostTable = goka.GroupTable(kafka.HostGroup)
+var hostTable = goka.GroupTable(goka.Group(topics.Group(kafka.HostGroup)))
 
 type harness struct {
 	tt     *tester.Tester
@@ -226,7 +226,7 @@ func TestBadCommandsAreDeadLettered(t *testing.T) {
 
 func TestReader(t *testing.T) {
 	h := run(t)
-	view, err := NewView(nil, goka.WithViewTester(h.tt))
+	view, err := NewView(nil, topics, goka.WithViewTester(h.tt))
 	if err != nil {
 		t.Fatal(err)
 	}

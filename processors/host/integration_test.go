@@ -28,7 +28,7 @@ func TestDiscoveryToHostRegisteredOnKafka(t *testing.T) {
 		t.Skip("starts a Kafka cluster")
 	}
 	kafka.UseGokaConfig()
-	topics := kafka.DefaultTopics()
+	topics := kafkatest.Namespace(t, kafka.DefaultTopics())
 	seeds := kafkatest.Cluster(t, topics)
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	topicManager := goka.TopicManagerBuilderWithTopicManagerConfig(kafka.TopicManagerConfig(1))
@@ -43,7 +43,7 @@ func TestDiscoveryToHostRegisteredOnKafka(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	view, err := host.NewView(seeds,
+	view, err := host.NewView(seeds, topics,
 		goka.WithViewTopicManagerBuilder(topicManager), goka.WithViewStorageBuilder(storage.MemoryBuilder()))
 	if err != nil {
 		t.Fatal(err)

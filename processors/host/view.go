@@ -11,9 +11,9 @@ import (
 
 // NewView returns a goka view of the host table: every host, kept current
 // by following the table's changelog. Run it, then read through a Reader.
-// It needs no topic names: the table's name derives from the group alone.
-func NewView(brokers []string, opts ...goka.ViewOption) (*goka.View, error) {
-	return goka.NewView(brokers, goka.GroupTable(kafka.HostGroup), kafka.ProtoCodec[fleetv1.Host, *fleetv1.Host]{}, opts...)
+// The table's name derives from the host group in topics' namespace.
+func NewView(brokers []string, topics kafka.Topics, opts ...goka.ViewOption) (*goka.View, error) {
+	return goka.NewView(brokers, goka.GroupTable(goka.Group(topics.Group(kafka.HostGroup))), kafka.ProtoCodec[fleetv1.Host, *fleetv1.Host]{}, opts...)
 }
 
 // Reader reads single hosts from a view of the host table, for the API.

@@ -27,28 +27,33 @@ func NewProcessor(brokers []string, topics kafka.Topics, m *Metrics, logger *slo
 }
 
 // Graph is the group graph of scenario detection: discoveries in, agent
-// state in the group table, host commands and dead letters out.
+// state in the group table, host and cloud resource commands and dead
+// letters out.
 func Graph(topics kafka.Topics, m *Metrics, logger *slog.Logger) *goka.GroupGraph {
 	h := &handler{
-		hostCommands: goka.Stream(topics.HostCommands),
-		dlq:          goka.Stream(topics.DLQ),
-		m:            m,
-		logger:       logger,
+		hostCommands:  goka.Stream(topics.HostCommands),
+		cloudCommands: goka.Stream(topics.CloudResourceCommands),
+		dlq:           goka.Stream(topics.DLQ),
+		m:             m,
+		logger:        logger,
 	}
-	return goka.DefineGroup(kafka.ScenarioGroup,
+	return goka.DefineGroup(goka.Group(topics.Group(kafka.ScenarioGroup)),
 		// Bytes, decoded in the callback: a codec error would stop the processor.
 		goka.Input(goka.Stream(topics.Discoveries), new(codec.Bytes), h.process),
 		goka.Persist(kafka.ProtoCodec[fleetv1.ScenarioState, *fleetv1.ScenarioState]{}),
 		goka.Output(h.hostCommands, kafka.ProtoCodec[fleetv1.Command, *fleetv1.Command]{}),
+		goka.Output(h.cloudCommands, kafka.ProtoCodec[fleetv1.Command, *fleetv1.Command]{}),
 		goka.Output(h.dlq, new(codec.Bytes)),
 	)
 }
 
 type handler struct {
 	hostCommands goka.Stream
-	dlq          goka.Stream
-	m            *Metrics
-	logger       *slog.Logger
+	// cloudCommands go to the cloud_resource aggregate.
+	cloudCommands goka.Stream
+	dlq           goka.Stream
+	m             *Metrics
+	logger        *slog.Logger
 }
 
 func (h *handler) process(ctx goka.Context, msg any) {
@@ -75,8 +80,17 @@ func (h *handler) process(ctx goka.Context, msg any) {
 		ctx.SetValue(res.state)
 	}
 	for _, c := range res.commands {
-		ctx.Emit(h.hostCommands, c.GetAggregateId(), c, record.Headers(c, c.GetTraceId()))
+		ctx.Emit(h.commandTopic(c), c.GetAggregateId(), c, record.Headers(c, c.GetTraceId()))
 		h.m.commands.WithLabelValues(commandName(c)).Inc()
 	}
 	h.m.discoveries.WithLabelValues(d.GetDiscoveryType(), string(res.outcome)).Inc()
+}
+
+// commandTopic is the command topic of c's aggregate.
+func (h *handler) commandTopic(c *fleetv1.Command) goka.Stream {
+	switch c.GetBody().(type) {
+	case *fleetv1.Command_DiscoverResource, *fleetv1.Command_DeleteResource:
+		return h.cloudCommands
+	}
+	return h.hostCommands
 }

@@ -20,6 +20,8 @@ import (
 
 var topics = kafka.DefaultTopics()
 
+var scenarioTable = goka.GroupTable(goka.Group(topics.Group(kafka.ScenarioGroup)))
+
 type harness struct {
 	tt       *tester.Tester
 	m        *Metrics
@@ -109,7 +111,7 @@ func TestHostDiscoveryLifecycle(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", k, got, v)
 		}
 	}
-	state := h.tt.TableValue(goka.GroupTable(kafka.ScenarioGroup), fixtureAgent).(*fleetv1.ScenarioState)
+	state := h.tt.TableValue(scenarioTable, fixtureAgent).(*fleetv1.ScenarioState)
 	if !state.HostRegistered || !proto.Equal(state.Host, fixtureDetails(t)) || len(state.Fingerprints) != 1 {
 		t.Fatalf("table value %v", state)
 	}
@@ -140,7 +142,7 @@ func TestHeartbeats(t *testing.T) {
 	if got := counter(t, h.m.discoveries.WithLabelValues(payload.Heartbeat, string(outcomeHostUnknown))); got != 1 {
 		t.Errorf("heartbeats before registration counted %v, want 1", got)
 	}
-	if v := h.tt.TableValue(goka.GroupTable(kafka.ScenarioGroup), fixtureAgent); v != nil {
+	if v := h.tt.TableValue(scenarioTable, fixtureAgent); v != nil {
 		t.Errorf("a dropped heartbeat wrote state %v", v)
 	}
 
@@ -200,7 +202,7 @@ func TestBadRecordsAreDeadLettered(t *testing.T) {
 		})
 	}
 	// The processor is still running and the bad records left no state.
-	if v := h.tt.TableValue(goka.GroupTable(kafka.ScenarioGroup), fixtureAgent); v != nil {
+	if v := h.tt.TableValue(scenarioTable, fixtureAgent); v != nil {
 		t.Fatalf("bad records wrote state %v", v)
 	}
 	h.send(t, discovery(payload.HostDiscovery, fixture(t, "discovery/host_discovery.json"), collectedAt), "")

@@ -36,6 +36,7 @@ var policies = map[string]policy{
 	payload.HAClusterDiscovery:    noPolicy,
 	payload.SAPSystemDiscovery:    noPolicy,
 	payload.SaptuneDiscovery:      noPolicy,
+	payload.CloudResources:        resourcesPolicy,
 }
 
 // outcome says what a discovery led to; it labels the discoveries metric.
@@ -47,6 +48,7 @@ const (
 	outcomeNoDifference outcome = "no_difference" // new bytes, same facts (e.g. key order)
 	outcomeNoPolicy     outcome = "no_policy"     // known type, no policy yet
 	outcomeHostUnknown  outcome = "host_unknown"  // heartbeat before the host's first discovery
+	outcomeStale        outcome = "stale"         // a chunk of an older or already complete collection
 )
 
 // origin is where a discovery record was read. Command ids derive from it
@@ -192,7 +194,9 @@ func commandID(o origin, index int) string {
 func stamp(commands []*fleetv1.Command, d *fleetv1.Discovery, o origin) {
 	for i, c := range commands {
 		c.CommandId = commandID(o, i)
-		c.AggregateId = d.GetAgentId()
+		if c.AggregateId == "" { // the agent's own aggregate (host)
+			c.AggregateId = d.GetAgentId()
+		}
 		c.IssuedAt = d.GetCollectedAt()
 		c.TraceId = o.traceID
 	}

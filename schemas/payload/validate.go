@@ -37,6 +37,9 @@ func Validate(t string, raw []byte) error {
 		return err
 	case Heartbeat:
 		return nil
+	case CloudResources:
+		_, err := DecodeResourceCollection(raw)
+		return err
 	}
 	if !json.Valid(raw) {
 		return errors.New("not valid JSON")

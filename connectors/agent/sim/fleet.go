@@ -1,26 +1,31 @@
 // Package sim simulates a fleet of hosts running the agent, for
 // `fleetstream dev --simulate N` and the benchmarks. Each simulated host has
-// a stable agent id and a realistic SLES host_discovery payload; it sends its
-// discovery and its heartbeat on a real agent's intervals, through the
+// a stable agent id and realistic SLES for SAP payloads; it sends its
+// discoveries and its heartbeat on a real agent's intervals, through the
 // agent's own Publisher, and a configurable fraction of its discoveries
 // carry a change (memory resized, virtual IP moved, reboot, service pack
-// upgrade). A fixed number of workers bounds the requests in flight.
+// upgrade, instance resized, module activated, tuning drifted). A fixed
+// number of workers bounds the requests in flight.
 //
-// Only host_discovery is simulated; clusters, SAP systems and clouds are
-// not.
+// The discovery types simulated are host_discovery, cloud_discovery,
+// subscription_discovery and saptune_discovery (AgentDiscoveryTypes);
+// clusters and SAP systems are not.
 package sim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fleetstream/fleetstream/connectors/agent"
 	"github.com/fleetstream/fleetstream/schemas/payload"
@@ -49,6 +54,10 @@ type Config struct {
 	// ChangeRate is the fraction of discoveries, 0 to 1, that change
 	// something about their host.
 	ChangeRate float64
+	// DiscoveryTypes are the discovery types each host sends every
+	// DiscoveryInterval, from AgentDiscoveryTypes. Default: host_discovery
+	// only; a real agent sends all of AgentDiscoveryTypes.
+	DiscoveryTypes []string
 	// DiscoveryInterval and HeartbeatInterval are the agent's defaults
 	// (10 s and 5 s) when zero.
 	DiscoveryInterval time.Duration
@@ -70,9 +79,15 @@ type Stats struct {
 	Changes uint64
 }
 
+// Pace is how often a run sends each host's calls.
+type Pace struct {
+	DiscoveryInterval, HeartbeatInterval time.Duration
+}
+
 // Fleet is a simulated fleet.
 type Fleet struct {
 	cfg    Config
+	types  []int // docs indexes of cfg.DiscoveryTypes
 	hosts  []*host
 	pub    *agent.Publisher
 	client *http.Client
@@ -98,6 +113,21 @@ func New(cfg Config) (*Fleet, error) {
 	case cfg.Server != "" && cfg.KeyFor == nil && cfg.APIKey == "":
 		return nil, errors.New("sim: no agent keys: set KeyFor (per-agent keys) or APIKey (the enrollment key)")
 	}
+	if len(cfg.DiscoveryTypes) == 0 {
+		cfg.DiscoveryTypes = []string{payload.HostDiscovery}
+	}
+	var types []int
+	for _, t := range cfg.DiscoveryTypes {
+		k := docIndex(t)
+		if k < 0 {
+			return nil, fmt.Errorf("sim: cannot simulate discovery type %q: choose from %v", t, AgentDiscoveryTypes())
+		}
+		if slices.Contains(types, k) {
+			return nil, fmt.Errorf("sim: discovery type %q listed twice", t)
+		}
+		types = append(types, k)
+	}
+	slices.Sort(types) // host_discovery first, whatever the order given
 	if cfg.Seed == "" {
 		cfg.Seed = "fleetstream"
 	}
@@ -111,7 +141,7 @@ func New(cfg Config) (*Fleet, error) {
 		cfg.Logger = slog.Default()
 	}
 
-	f := &Fleet{cfg: cfg, hosts: make([]*host, cfg.N)}
+	f := &Fleet{cfg: cfg, types: types, hosts: make([]*host, cfg.N)}
 	if cfg.Server != "" {
 		// As many idle connections as requests in flight, or every request
 		// beyond the default two per host would open a new connection.
@@ -167,6 +197,47 @@ func (f *Fleet) discover(h *host) (agent.HostPayload, bool) {
 	return p, changed
 }
 
+// DiscoveryTypes are the types each host sends, host_discovery first.
+func (f *Fleet) DiscoveryTypes() []string {
+	out := make([]string, len(f.types))
+	for i, k := range f.types {
+		out[i] = agentDiscoveryTypes[k]
+	}
+	return out
+}
+
+// PayloadJSON is host i's current payload of discovery type t, as its agent
+// sends it, without advancing it; nil if t is not in AgentDiscoveryTypes.
+// The caller must not modify it.
+func (f *Fleet) PayloadJSON(i int, t string) json.RawMessage {
+	k := docIndex(t)
+	if k < 0 {
+		return nil
+	}
+	return f.hosts[i].docJSON(k)
+}
+
+// NextJSON makes one discovery of type t of host i, as Run does before
+// sending it: with probability ChangeRate the host changes first. It
+// reports whether the payload changed; a hypervisor's cloud_discovery has
+// nothing that can change. The payload is nil if t is not in
+// AgentDiscoveryTypes.
+func (f *Fleet) NextJSON(i int, t string) (json.RawMessage, bool) {
+	k := docIndex(t)
+	if k < 0 {
+		return nil, false
+	}
+	return f.discoverDoc(f.hosts[i], k)
+}
+
+func (f *Fleet) discoverDoc(h *host, k int) (json.RawMessage, bool) {
+	p, changed := h.discoverDoc(k, f.cfg.ChangeRate)
+	if changed {
+		f.changes.Add(1)
+	}
+	return p, changed
+}
+
 // Stats returns the counters.
 func (f *Fleet) Stats() Stats {
 	return Stats{
@@ -184,26 +255,40 @@ func (f *Fleet) Stats() Stats {
 // counted, retried after agent.RetryDelay, and reported in the periodic log
 // line rather than one line per failure.
 func (f *Fleet) Run(ctx context.Context) error {
+	return f.RunAt(ctx, Pace{DiscoveryInterval: f.cfg.DiscoveryInterval, HeartbeatInterval: f.cfg.HeartbeatInterval})
+}
+
+// RunAt is Run at another pace than Config's intervals: a benchmark runs
+// one fleet at an agent's pace, then as fast as the workers go (tiny
+// intervals). Runs follow each other, never overlap; hosts keep their
+// state from one run to the next, so a later run repeats what the pipeline
+// already knows instead of starting a new fleet.
+func (f *Fleet) RunAt(ctx context.Context, p Pace) error {
 	if f.pub == nil {
 		return errors.New("sim: no server: set Config.Server to the ingest's base URL")
 	}
+	if p.DiscoveryInterval <= 0 || p.HeartbeatInterval <= 0 {
+		return fmt.Errorf("sim: pace %+v: intervals must be positive", p)
+	}
 	defer f.client.CloseIdleConnections()
-	start := time.Now()
-	q := newQueue(2 * len(f.hosts))
+	start, before := time.Now(), f.Stats()
+	q := newQueue((len(f.types) + 1) * len(f.hosts))
 	for i := range f.hosts {
-		q.push(call{due: start.Add(spread(f.cfg.DiscoveryInterval, i, len(f.hosts))), host: i, kind: discovery})
-		q.push(call{due: start.Add(spread(f.cfg.HeartbeatInterval, i, len(f.hosts))), host: i, kind: heartbeat})
+		for _, k := range f.types {
+			q.push(call{due: start.Add(spread(p.DiscoveryInterval, i, len(f.hosts))), host: i, kind: kind(k)})
+		}
+		q.push(call{due: start.Add(spread(p.HeartbeatInterval, i, len(f.hosts))), host: i, kind: heartbeat})
 	}
 	f.cfg.Logger.Info("simulated fleet started", "hosts", len(f.hosts), "server", f.cfg.Server,
-		"change_rate", f.cfg.ChangeRate, "concurrency", f.cfg.Concurrency,
-		"discovery_interval", f.cfg.DiscoveryInterval, "heartbeat_interval", f.cfg.HeartbeatInterval)
+		"types", f.DiscoveryTypes(), "change_rate", f.cfg.ChangeRate, "concurrency", f.cfg.Concurrency,
+		"discovery_interval", p.DiscoveryInterval, "heartbeat_interval", p.HeartbeatInterval)
 
 	work := make(chan call)
 	var wg sync.WaitGroup
 	for range f.cfg.Concurrency {
 		wg.Go(func() {
 			for c := range work {
-				f.do(ctx, q, c)
+				f.do(ctx, q, p, c)
 			}
 		})
 	}
@@ -211,8 +296,48 @@ func (f *Fleet) Run(ctx context.Context) error {
 	f.schedule(ctx, q, work)
 	close(work)
 	wg.Wait()
-	f.report("simulated fleet stopped", f.Stats(), Stats{}, time.Since(start))
+	f.report("simulated fleet stopped", f.Stats(), before, time.Since(start))
 	return nil
+}
+
+// Round sends one discovery of each type of every host, then one heartbeat
+// of every host, Concurrency calls at a time, and returns the first
+// failure: how a benchmark registers its fleet before measuring it.
+func (f *Fleet) Round(ctx context.Context) error {
+	if f.pub == nil {
+		return errors.New("sim: no server: set Config.Server to the ingest's base URL")
+	}
+	for _, kinds := range [][]int{f.types, {int(heartbeat)}} {
+		g, ctx := errgroup.WithContext(ctx)
+		g.SetLimit(f.cfg.Concurrency)
+		for _, h := range f.hosts {
+			for _, k := range kinds {
+				g.Go(func() error {
+					if k == int(heartbeat) {
+						err := f.pub.Heartbeat(ctx, h.id, h.key)
+						count(err, &f.heartbeatsSent, &f.heartbeatsFailed)
+						return err
+					}
+					p, _ := f.discoverDoc(h, k)
+					err := f.pub.Publish(ctx, h.id, h.key, agentDiscoveryTypes[k], p)
+					count(err, &f.discoveriesSent, &f.discoveriesFailed)
+					return err
+				})
+			}
+		}
+		if err := g.Wait(); err != nil {
+			return fmt.Errorf("sim: round: %w", err)
+		}
+	}
+	return nil
+}
+
+func count(err error, sent, failed *atomic.Uint64) {
+	if err != nil {
+		failed.Add(1)
+		return
+	}
+	sent.Add(1)
 }
 
 // spread is host i's offset within one interval.
@@ -248,7 +373,7 @@ func (f *Fleet) schedule(ctx context.Context, q *queue, work chan<- call) {
 }
 
 // do makes one call and queues the host's next one of the same kind.
-func (f *Fleet) do(ctx context.Context, q *queue, c call) {
+func (f *Fleet) do(ctx context.Context, q *queue, pace Pace, c call) {
 	storeMax(&f.maxLag, int64(time.Since(c.due)))
 	h := f.hosts[c.host]
 	var (
@@ -258,14 +383,14 @@ func (f *Fleet) do(ctx context.Context, q *queue, c call) {
 		sent     *atomic.Uint64
 		failed   *atomic.Uint64
 	)
-	switch c.kind {
-	case discovery:
-		p, _ := f.discover(h)
-		err = f.pub.Publish(ctx, h.id, h.key, payload.HostDiscovery, p)
-		interval, failures, sent, failed = f.cfg.DiscoveryInterval, &h.discoveryFailures, &f.discoveriesSent, &f.discoveriesFailed
-	case heartbeat:
+	if c.kind == heartbeat {
 		err = f.pub.Heartbeat(ctx, h.id, h.key)
-		interval, failures, sent, failed = f.cfg.HeartbeatInterval, &h.heartbeatFailures, &f.heartbeatsSent, &f.heartbeatsFailed
+		interval, failures, sent, failed = pace.HeartbeatInterval, &h.heartbeatFailures, &f.heartbeatsSent, &f.heartbeatsFailed
+	} else {
+		k := int(c.kind)
+		p, _ := f.discoverDoc(h, k)
+		err = f.pub.Publish(ctx, h.id, h.key, agentDiscoveryTypes[k], p)
+		interval, failures, sent, failed = pace.DiscoveryInterval, &h.discoveryFailures[k], &f.discoveriesSent, &f.discoveriesFailed
 	}
 	if err != nil && ctx.Err() != nil {
 		return // stopping: the call was cut short, not refused
@@ -314,8 +439,9 @@ func (f *Fleet) reportEvery(ctx context.Context) {
 	}
 }
 
-// report logs the totals and the rates since prev, elapsed ago, with the
-// latest failure and the worst lag since the last report.
+// report logs the totals and the rates since prev, elapsed ago (the last
+// report, or the start of the run), with the latest failure and the worst
+// lag since the last report.
 func (f *Fleet) report(msg string, cur, prev Stats, elapsed time.Duration) {
 	f.errMu.Lock()
 	lastErr := f.lastErr

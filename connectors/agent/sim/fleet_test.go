@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fleetstream/fleetstream/connectors/agent"
+	"github.com/fleetstream/fleetstream/schemas/payload"
 )
 
 // ingest is a stand-in for the ingest endpoint that checks each request
@@ -30,11 +32,13 @@ type ingest struct {
 	discoveries map[string]int
 	heartbeats  map[string]int
 	hostnames   map[string]string
-	onRequest   func(in *ingest) // called with mu held
+	types       map[string]map[string]int // agent id → discovery type → count
+	calls       []string                  // "<agent id> <discovery type or heartbeat>", in arrival order
+	onRequest   func(in *ingest)          // called with mu held
 }
 
 func newIngest(t *testing.T) *ingest {
-	return &ingest{t: t, discoveries: map[string]int{}, heartbeats: map[string]int{}, hostnames: map[string]string{}}
+	return &ingest{t: t, discoveries: map[string]int{}, heartbeats: map[string]int{}, hostnames: map[string]string{}, types: map[string]map[string]int{}}
 }
 
 func (in *ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -55,16 +59,28 @@ func (in *ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		agentID = strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/api/v1/hosts/"), "/heartbeat")
 	} else {
 		var c struct {
-			AgentID       string            `json:"agent_id"`
-			DiscoveryType string            `json:"discovery_type"`
-			Payload       agent.HostPayload `json:"payload"`
+			AgentID       string          `json:"agent_id"`
+			DiscoveryType string          `json:"discovery_type"`
+			Payload       json.RawMessage `json:"payload"`
 		}
-		if r.URL.Path != "/api/v1/collect" || json.Unmarshal(body, &c) != nil || c.DiscoveryType != "host_discovery" {
+		if r.URL.Path != "/api/v1/collect" || json.Unmarshal(body, &c) != nil || !slices.Contains(AgentDiscoveryTypes(), c.DiscoveryType) ||
+			(c.Payload[0] != '{' && c.Payload[0] != '[') {
 			in.t.Errorf("unexpected %s %s %s", r.Method, r.URL.Path, body)
 		}
 		agentID = c.AgentID
 		in.mu.Lock()
-		in.hostnames[agentID] = c.Payload.Hostname
+		if c.DiscoveryType == payload.HostDiscovery {
+			var p agent.HostPayload
+			if err := json.Unmarshal(c.Payload, &p); err != nil {
+				in.t.Errorf("host_discovery payload %s: %v", c.Payload, err)
+			}
+			in.hostnames[agentID] = p.Hostname
+		}
+		if in.types[agentID] == nil {
+			in.types[agentID] = map[string]int{}
+		}
+		in.types[agentID][c.DiscoveryType]++
+		in.calls = append(in.calls, agentID+" "+c.DiscoveryType)
 		in.mu.Unlock()
 	}
 	if got := r.Header.Get("Authorization"); got != "Bearer key-"+agentID {
@@ -72,6 +88,7 @@ func (in *ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	in.mu.Lock()
 	if isHeartbeat {
+		in.calls = append(in.calls, agentID+" heartbeat")
 		in.heartbeats[agentID]++
 	} else {
 		in.discoveries[agentID]++

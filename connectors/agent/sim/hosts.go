@@ -81,9 +81,12 @@ type host struct {
 	boot     time.Time
 	hasVIP   bool
 	rendered agent.HostPayload
+	// docs are the discovery types, host_discovery first (documents.go).
+	docs [docCount]*doc
 
-	// Consecutive failures, touched only by the worker holding the host's job.
-	discoveryFailures, heartbeatFailures int
+	// Consecutive failures, touched only by the worker holding the call.
+	discoveryFailures [docCount]int
+	heartbeatFailures int
 }
 
 func newHost(index int, id uuid.UUID, key string) *host {
@@ -108,6 +111,7 @@ func newHost(index int, id uuid.UUID, key string) *host {
 	h.boot = epoch.Add(-time.Duration(h.rng.Int64N(int64(180 * 24 * time.Hour)))).Truncate(time.Second)
 	h.hasVIP = p.vip && h.rng.IntN(2) == 0
 	h.render()
+	h.newDocs(id)
 	return h
 }
 
@@ -169,11 +173,7 @@ func (h *host) render() {
 func (h *host) discover(rate float64) (agent.HostPayload, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	changed := h.rng.Float64() < rate
-	if changed {
-		h.change()
-		h.render()
-	}
+	_, changed := h.docs[docHost].next(rate)
 	return h.rendered, changed
 }
 

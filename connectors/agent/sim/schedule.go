@@ -12,12 +12,11 @@ import (
 // each host's next call back when theirs is done. When the workers cannot
 // keep up, calls start late (the report's lag) rather than piling up.
 
+// kind is what a call sends: a discovery type (its index in
+// AgentDiscoveryTypes) or a heartbeat.
 type kind uint8
 
-const (
-	discovery kind = iota
-	heartbeat
-)
+const heartbeat kind = docCount
 
 type call struct {
 	due  time.Time
@@ -25,8 +24,9 @@ type call struct {
 	kind kind
 }
 
-// calls is a min-heap by due time; at equal times a discovery goes first, so
-// a host is registered before its first heartbeat arrives.
+// calls is a min-heap by due time; at equal times discoveries go first,
+// host_discovery leading, so a host is registered before its first
+// heartbeat arrives.
 type calls []call
 
 func (c calls) Len() int { return len(c) }

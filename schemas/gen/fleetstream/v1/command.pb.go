@@ -39,6 +39,8 @@ type Command struct {
 	//	*Command_RegisterHost
 	//	*Command_UpdateHostDetails
 	//	*Command_UpdateHeartbeat
+	//	*Command_DiscoverResource
+	//	*Command_DeleteResource
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -136,6 +138,24 @@ func (x *Command) GetUpdateHeartbeat() *UpdateHeartbeat {
 	return nil
 }
 
+func (x *Command) GetDiscoverResource() *DiscoverResource {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DiscoverResource); ok {
+			return x.DiscoverResource
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteResource() *DeleteResource {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DeleteResource); ok {
+			return x.DeleteResource
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -152,17 +172,29 @@ type Command_UpdateHeartbeat struct {
 	UpdateHeartbeat *UpdateHeartbeat `protobuf:"bytes,12,opt,name=update_heartbeat,json=updateHeartbeat,proto3,oneof"`
 }
 
+type Command_DiscoverResource struct {
+	DiscoverResource *DiscoverResource `protobuf:"bytes,110,opt,name=discover_resource,json=discoverResource,proto3,oneof"`
+}
+
+type Command_DeleteResource struct {
+	DeleteResource *DeleteResource `protobuf:"bytes,111,opt,name=delete_resource,json=deleteResource,proto3,oneof"`
+}
+
 func (*Command_RegisterHost) isCommand_Body() {}
 
 func (*Command_UpdateHostDetails) isCommand_Body() {}
 
 func (*Command_UpdateHeartbeat) isCommand_Body() {}
 
+func (*Command_DiscoverResource) isCommand_Body() {}
+
+func (*Command_DeleteResource) isCommand_Body() {}
+
 var File_fleetstream_v1_command_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\x1cfleetstream/v1/command.proto\x12\x0efleetstream.v1\x1a\x19fleetstream/v1/host.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x03\n" +
+	"\x1cfleetstream/v1/command.proto\x12\x0efleetstream.v1\x1a\x1afleetstream/v1/cloud.proto\x1a\x19fleetstream/v1/host.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x04\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12!\n" +
@@ -172,7 +204,9 @@ const file_fleetstream_v1_command_proto_rawDesc = "" +
 	"\rregister_host\x18\n" +
 	" \x01(\v2\x1c.fleetstream.v1.RegisterHostH\x00R\fregisterHost\x12S\n" +
 	"\x13update_host_details\x18\v \x01(\v2!.fleetstream.v1.UpdateHostDetailsH\x00R\x11updateHostDetails\x12L\n" +
-	"\x10update_heartbeat\x18\f \x01(\v2\x1f.fleetstream.v1.UpdateHeartbeatH\x00R\x0fupdateHeartbeatB\x06\n" +
+	"\x10update_heartbeat\x18\f \x01(\v2\x1f.fleetstream.v1.UpdateHeartbeatH\x00R\x0fupdateHeartbeat\x12O\n" +
+	"\x11discover_resource\x18n \x01(\v2 .fleetstream.v1.DiscoverResourceH\x00R\x10discoverResource\x12I\n" +
+	"\x0fdelete_resource\x18o \x01(\v2\x1e.fleetstream.v1.DeleteResourceH\x00R\x0edeleteResourceB\x06\n" +
 	"\x04bodyBGZEgithub.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1;fleetv1b\x06proto3"
 
 var (
@@ -194,17 +228,21 @@ var file_fleetstream_v1_command_proto_goTypes = []any{
 	(*RegisterHost)(nil),          // 2: fleetstream.v1.RegisterHost
 	(*UpdateHostDetails)(nil),     // 3: fleetstream.v1.UpdateHostDetails
 	(*UpdateHeartbeat)(nil),       // 4: fleetstream.v1.UpdateHeartbeat
+	(*DiscoverResource)(nil),      // 5: fleetstream.v1.DiscoverResource
+	(*DeleteResource)(nil),        // 6: fleetstream.v1.DeleteResource
 }
 var file_fleetstream_v1_command_proto_depIdxs = []int32{
 	1, // 0: fleetstream.v1.Command.issued_at:type_name -> google.protobuf.Timestamp
 	2, // 1: fleetstream.v1.Command.register_host:type_name -> fleetstream.v1.RegisterHost
 	3, // 2: fleetstream.v1.Command.update_host_details:type_name -> fleetstream.v1.UpdateHostDetails
 	4, // 3: fleetstream.v1.Command.update_heartbeat:type_name -> fleetstream.v1.UpdateHeartbeat
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	5, // 4: fleetstream.v1.Command.discover_resource:type_name -> fleetstream.v1.DiscoverResource
+	6, // 5: fleetstream.v1.Command.delete_resource:type_name -> fleetstream.v1.DeleteResource
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_fleetstream_v1_command_proto_init() }
@@ -212,11 +250,14 @@ func file_fleetstream_v1_command_proto_init() {
 	if File_fleetstream_v1_command_proto != nil {
 		return
 	}
+	file_fleetstream_v1_cloud_proto_init()
 	file_fleetstream_v1_host_proto_init()
 	file_fleetstream_v1_command_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_RegisterHost)(nil),
 		(*Command_UpdateHostDetails)(nil),
 		(*Command_UpdateHeartbeat)(nil),
+		(*Command_DiscoverResource)(nil),
+		(*Command_DeleteResource)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

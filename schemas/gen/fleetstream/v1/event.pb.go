@@ -47,6 +47,11 @@ type Event struct {
 	//	*Event_HostDetailsUpdated
 	//	*Event_HeartbeatSucceeded
 	//	*Event_HeartbeatFailed
+	//	*Event_ResourceDiscovered
+	//	*Event_ResourceChanged
+	//	*Event_ResourceDeleted
+	//	*Event_EntityLinked
+	//	*Event_EntityUnlinked
 	Payload isEvent_Payload `protobuf_oneof:"payload"`
 	// The aggregate's state after this event, so read models and downstream
 	// consumers need no state of their own to project it.
@@ -186,6 +191,51 @@ func (x *Event) GetHeartbeatFailed() *HeartbeatFailed {
 	return nil
 }
 
+func (x *Event) GetResourceDiscovered() *ResourceDiscovered {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ResourceDiscovered); ok {
+			return x.ResourceDiscovered
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetResourceChanged() *ResourceChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ResourceChanged); ok {
+			return x.ResourceChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetResourceDeleted() *ResourceDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ResourceDeleted); ok {
+			return x.ResourceDeleted
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetEntityLinked() *EntityLinked {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_EntityLinked); ok {
+			return x.EntityLinked
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetEntityUnlinked() *EntityUnlinked {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_EntityUnlinked); ok {
+			return x.EntityUnlinked
+		}
+	}
+	return nil
+}
+
 func (x *Event) GetState() *AggregateState {
 	if x != nil {
 		return x.State
@@ -217,6 +267,26 @@ type Event_HeartbeatFailed struct {
 	HeartbeatFailed *HeartbeatFailed `protobuf:"bytes,24,opt,name=heartbeat_failed,json=heartbeatFailed,proto3,oneof"`
 }
 
+type Event_ResourceDiscovered struct {
+	ResourceDiscovered *ResourceDiscovered `protobuf:"bytes,120,opt,name=resource_discovered,json=resourceDiscovered,proto3,oneof"`
+}
+
+type Event_ResourceChanged struct {
+	ResourceChanged *ResourceChanged `protobuf:"bytes,121,opt,name=resource_changed,json=resourceChanged,proto3,oneof"`
+}
+
+type Event_ResourceDeleted struct {
+	ResourceDeleted *ResourceDeleted `protobuf:"bytes,122,opt,name=resource_deleted,json=resourceDeleted,proto3,oneof"`
+}
+
+type Event_EntityLinked struct {
+	EntityLinked *EntityLinked `protobuf:"bytes,123,opt,name=entity_linked,json=entityLinked,proto3,oneof"`
+}
+
+type Event_EntityUnlinked struct {
+	EntityUnlinked *EntityUnlinked `protobuf:"bytes,124,opt,name=entity_unlinked,json=entityUnlinked,proto3,oneof"`
+}
+
 func (*Event_CommandRejected) isEvent_Payload() {}
 
 func (*Event_HostRegistered) isEvent_Payload() {}
@@ -227,6 +297,16 @@ func (*Event_HeartbeatSucceeded) isEvent_Payload() {}
 
 func (*Event_HeartbeatFailed) isEvent_Payload() {}
 
+func (*Event_ResourceDiscovered) isEvent_Payload() {}
+
+func (*Event_ResourceChanged) isEvent_Payload() {}
+
+func (*Event_ResourceDeleted) isEvent_Payload() {}
+
+func (*Event_EntityLinked) isEvent_Payload() {}
+
+func (*Event_EntityUnlinked) isEvent_Payload() {}
+
 type AggregateState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Field numbers by domain: 1 host, 2-9 cluster/SAP/database, 10-19
@@ -235,6 +315,8 @@ type AggregateState struct {
 	// Types that are valid to be assigned to State:
 	//
 	//	*AggregateState_Host
+	//	*AggregateState_CloudResource
+	//	*AggregateState_Link
 	State         isAggregateState_State `protobuf_oneof:"state"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -286,6 +368,24 @@ func (x *AggregateState) GetHost() *Host {
 	return nil
 }
 
+func (x *AggregateState) GetCloudResource() *CloudResource {
+	if x != nil {
+		if x, ok := x.State.(*AggregateState_CloudResource); ok {
+			return x.CloudResource
+		}
+	}
+	return nil
+}
+
+func (x *AggregateState) GetLink() *Link {
+	if x != nil {
+		if x, ok := x.State.(*AggregateState_Link); ok {
+			return x.Link
+		}
+	}
+	return nil
+}
+
 type isAggregateState_State interface {
 	isAggregateState_State()
 }
@@ -294,7 +394,19 @@ type AggregateState_Host struct {
 	Host *Host `protobuf:"bytes,1,opt,name=host,proto3,oneof"`
 }
 
+type AggregateState_CloudResource struct {
+	CloudResource *CloudResource `protobuf:"bytes,20,opt,name=cloud_resource,json=cloudResource,proto3,oneof"`
+}
+
+type AggregateState_Link struct {
+	Link *Link `protobuf:"bytes,21,opt,name=link,proto3,oneof"`
+}
+
 func (*AggregateState_Host) isAggregateState_State() {}
+
+func (*AggregateState_CloudResource) isAggregateState_State() {}
+
+func (*AggregateState_Link) isAggregateState_State() {}
 
 type CommandRejected struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -353,7 +465,7 @@ var File_fleetstream_v1_event_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x1afleetstream/v1/event.proto\x12\x0efleetstream.v1\x1a\x19fleetstream/v1/host.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd4\x05\n" +
+	"\x1afleetstream/v1/event.proto\x12\x0efleetstream.v1\x1a\x1afleetstream/v1/cloud.proto\x1a\x19fleetstream/v1/host.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\b\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12%\n" +
 	"\x0eaggregate_type\x18\x02 \x01(\tR\raggregateType\x12!\n" +
@@ -368,11 +480,18 @@ const file_fleetstream_v1_event_proto_rawDesc = "" +
 	"\x0fhost_registered\x18\x15 \x01(\v2\x1e.fleetstream.v1.HostRegisteredH\x00R\x0ehostRegistered\x12V\n" +
 	"\x14host_details_updated\x18\x16 \x01(\v2\".fleetstream.v1.HostDetailsUpdatedH\x00R\x12hostDetailsUpdated\x12U\n" +
 	"\x13heartbeat_succeeded\x18\x17 \x01(\v2\".fleetstream.v1.HeartbeatSucceededH\x00R\x12heartbeatSucceeded\x12L\n" +
-	"\x10heartbeat_failed\x18\x18 \x01(\v2\x1f.fleetstream.v1.HeartbeatFailedH\x00R\x0fheartbeatFailed\x124\n" +
+	"\x10heartbeat_failed\x18\x18 \x01(\v2\x1f.fleetstream.v1.HeartbeatFailedH\x00R\x0fheartbeatFailed\x12U\n" +
+	"\x13resource_discovered\x18x \x01(\v2\".fleetstream.v1.ResourceDiscoveredH\x00R\x12resourceDiscovered\x12L\n" +
+	"\x10resource_changed\x18y \x01(\v2\x1f.fleetstream.v1.ResourceChangedH\x00R\x0fresourceChanged\x12L\n" +
+	"\x10resource_deleted\x18z \x01(\v2\x1f.fleetstream.v1.ResourceDeletedH\x00R\x0fresourceDeleted\x12C\n" +
+	"\rentity_linked\x18{ \x01(\v2\x1c.fleetstream.v1.EntityLinkedH\x00R\fentityLinked\x12I\n" +
+	"\x0fentity_unlinked\x18| \x01(\v2\x1e.fleetstream.v1.EntityUnlinkedH\x00R\x0eentityUnlinked\x124\n" +
 	"\x05state\x18\x0f \x01(\v2\x1e.fleetstream.v1.AggregateStateR\x05stateB\t\n" +
-	"\apayload\"E\n" +
+	"\apayload\"\xb9\x01\n" +
 	"\x0eAggregateState\x12*\n" +
-	"\x04host\x18\x01 \x01(\v2\x14.fleetstream.v1.HostH\x00R\x04hostB\a\n" +
+	"\x04host\x18\x01 \x01(\v2\x14.fleetstream.v1.HostH\x00R\x04host\x12F\n" +
+	"\x0ecloud_resource\x18\x14 \x01(\v2\x1d.fleetstream.v1.CloudResourceH\x00R\rcloudResource\x12*\n" +
+	"\x04link\x18\x15 \x01(\v2\x14.fleetstream.v1.LinkH\x00R\x04linkB\a\n" +
 	"\x05state\"C\n" +
 	"\x0fCommandRejected\x12\x18\n" +
 	"\acommand\x18\x01 \x01(\tR\acommand\x12\x16\n" +
@@ -400,22 +519,36 @@ var file_fleetstream_v1_event_proto_goTypes = []any{
 	(*HostDetailsUpdated)(nil),    // 5: fleetstream.v1.HostDetailsUpdated
 	(*HeartbeatSucceeded)(nil),    // 6: fleetstream.v1.HeartbeatSucceeded
 	(*HeartbeatFailed)(nil),       // 7: fleetstream.v1.HeartbeatFailed
-	(*Host)(nil),                  // 8: fleetstream.v1.Host
+	(*ResourceDiscovered)(nil),    // 8: fleetstream.v1.ResourceDiscovered
+	(*ResourceChanged)(nil),       // 9: fleetstream.v1.ResourceChanged
+	(*ResourceDeleted)(nil),       // 10: fleetstream.v1.ResourceDeleted
+	(*EntityLinked)(nil),          // 11: fleetstream.v1.EntityLinked
+	(*EntityUnlinked)(nil),        // 12: fleetstream.v1.EntityUnlinked
+	(*Host)(nil),                  // 13: fleetstream.v1.Host
+	(*CloudResource)(nil),         // 14: fleetstream.v1.CloudResource
+	(*Link)(nil),                  // 15: fleetstream.v1.Link
 }
 var file_fleetstream_v1_event_proto_depIdxs = []int32{
-	3, // 0: fleetstream.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	2, // 1: fleetstream.v1.Event.command_rejected:type_name -> fleetstream.v1.CommandRejected
-	4, // 2: fleetstream.v1.Event.host_registered:type_name -> fleetstream.v1.HostRegistered
-	5, // 3: fleetstream.v1.Event.host_details_updated:type_name -> fleetstream.v1.HostDetailsUpdated
-	6, // 4: fleetstream.v1.Event.heartbeat_succeeded:type_name -> fleetstream.v1.HeartbeatSucceeded
-	7, // 5: fleetstream.v1.Event.heartbeat_failed:type_name -> fleetstream.v1.HeartbeatFailed
-	1, // 6: fleetstream.v1.Event.state:type_name -> fleetstream.v1.AggregateState
-	8, // 7: fleetstream.v1.AggregateState.host:type_name -> fleetstream.v1.Host
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	3,  // 0: fleetstream.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	2,  // 1: fleetstream.v1.Event.command_rejected:type_name -> fleetstream.v1.CommandRejected
+	4,  // 2: fleetstream.v1.Event.host_registered:type_name -> fleetstream.v1.HostRegistered
+	5,  // 3: fleetstream.v1.Event.host_details_updated:type_name -> fleetstream.v1.HostDetailsUpdated
+	6,  // 4: fleetstream.v1.Event.heartbeat_succeeded:type_name -> fleetstream.v1.HeartbeatSucceeded
+	7,  // 5: fleetstream.v1.Event.heartbeat_failed:type_name -> fleetstream.v1.HeartbeatFailed
+	8,  // 6: fleetstream.v1.Event.resource_discovered:type_name -> fleetstream.v1.ResourceDiscovered
+	9,  // 7: fleetstream.v1.Event.resource_changed:type_name -> fleetstream.v1.ResourceChanged
+	10, // 8: fleetstream.v1.Event.resource_deleted:type_name -> fleetstream.v1.ResourceDeleted
+	11, // 9: fleetstream.v1.Event.entity_linked:type_name -> fleetstream.v1.EntityLinked
+	12, // 10: fleetstream.v1.Event.entity_unlinked:type_name -> fleetstream.v1.EntityUnlinked
+	1,  // 11: fleetstream.v1.Event.state:type_name -> fleetstream.v1.AggregateState
+	13, // 12: fleetstream.v1.AggregateState.host:type_name -> fleetstream.v1.Host
+	14, // 13: fleetstream.v1.AggregateState.cloud_resource:type_name -> fleetstream.v1.CloudResource
+	15, // 14: fleetstream.v1.AggregateState.link:type_name -> fleetstream.v1.Link
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_fleetstream_v1_event_proto_init() }
@@ -423,6 +556,7 @@ func file_fleetstream_v1_event_proto_init() {
 	if File_fleetstream_v1_event_proto != nil {
 		return
 	}
+	file_fleetstream_v1_cloud_proto_init()
 	file_fleetstream_v1_host_proto_init()
 	file_fleetstream_v1_event_proto_msgTypes[0].OneofWrappers = []any{
 		(*Event_CommandRejected)(nil),
@@ -430,9 +564,16 @@ func file_fleetstream_v1_event_proto_init() {
 		(*Event_HostDetailsUpdated)(nil),
 		(*Event_HeartbeatSucceeded)(nil),
 		(*Event_HeartbeatFailed)(nil),
+		(*Event_ResourceDiscovered)(nil),
+		(*Event_ResourceChanged)(nil),
+		(*Event_ResourceDeleted)(nil),
+		(*Event_EntityLinked)(nil),
+		(*Event_EntityUnlinked)(nil),
 	}
 	file_fleetstream_v1_event_proto_msgTypes[1].OneofWrappers = []any{
 		(*AggregateState_Host)(nil),
+		(*AggregateState_CloudResource)(nil),
+		(*AggregateState_Link)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -33,8 +33,11 @@ type ScenarioState struct {
 	Host *HostDetails `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
 	// Set once RegisterHost was emitted: heartbeats are forwarded only after.
 	HostRegistered bool `protobuf:"varint,3,opt,name=host_registered,json=hostRegistered,proto3" json:"host_registered,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// cloud_resources collections (the agent id is a collection key): the
+	// resources that exist and the chunks of the collection under way.
+	Resources     *ResourceCollectionState `protobuf:"bytes,4,opt,name=resources,proto3" json:"resources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ScenarioState) Reset() {
@@ -88,15 +91,23 @@ func (x *ScenarioState) GetHostRegistered() bool {
 	return false
 }
 
+func (x *ScenarioState) GetResources() *ResourceCollectionState {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
 var File_fleetstream_v1_scenario_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_scenario_proto_rawDesc = "" +
 	"\n" +
-	"\x1dfleetstream/v1/scenario.proto\x12\x0efleetstream.v1\x1a\x19fleetstream/v1/host.proto\"\xff\x01\n" +
+	"\x1dfleetstream/v1/scenario.proto\x12\x0efleetstream.v1\x1a\x1afleetstream/v1/cloud.proto\x1a\x19fleetstream/v1/host.proto\"\xc6\x02\n" +
 	"\rScenarioState\x12S\n" +
 	"\ffingerprints\x18\x01 \x03(\v2/.fleetstream.v1.ScenarioState.FingerprintsEntryR\ffingerprints\x12/\n" +
 	"\x04host\x18\x02 \x01(\v2\x1b.fleetstream.v1.HostDetailsR\x04host\x12'\n" +
-	"\x0fhost_registered\x18\x03 \x01(\bR\x0ehostRegistered\x1a?\n" +
+	"\x0fhost_registered\x18\x03 \x01(\bR\x0ehostRegistered\x12E\n" +
+	"\tresources\x18\x04 \x01(\v2'.fleetstream.v1.ResourceCollectionStateR\tresources\x1a?\n" +
 	"\x11FingerprintsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x06R\x05value:\x028\x01BGZEgithub.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1;fleetv1b\x06proto3"
@@ -115,18 +126,20 @@ func file_fleetstream_v1_scenario_proto_rawDescGZIP() []byte {
 
 var file_fleetstream_v1_scenario_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_fleetstream_v1_scenario_proto_goTypes = []any{
-	(*ScenarioState)(nil), // 0: fleetstream.v1.ScenarioState
-	nil,                   // 1: fleetstream.v1.ScenarioState.FingerprintsEntry
-	(*HostDetails)(nil),   // 2: fleetstream.v1.HostDetails
+	(*ScenarioState)(nil),           // 0: fleetstream.v1.ScenarioState
+	nil,                             // 1: fleetstream.v1.ScenarioState.FingerprintsEntry
+	(*HostDetails)(nil),             // 2: fleetstream.v1.HostDetails
+	(*ResourceCollectionState)(nil), // 3: fleetstream.v1.ResourceCollectionState
 }
 var file_fleetstream_v1_scenario_proto_depIdxs = []int32{
 	1, // 0: fleetstream.v1.ScenarioState.fingerprints:type_name -> fleetstream.v1.ScenarioState.FingerprintsEntry
 	2, // 1: fleetstream.v1.ScenarioState.host:type_name -> fleetstream.v1.HostDetails
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	3, // 2: fleetstream.v1.ScenarioState.resources:type_name -> fleetstream.v1.ResourceCollectionState
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_fleetstream_v1_scenario_proto_init() }
@@ -134,6 +147,7 @@ func file_fleetstream_v1_scenario_proto_init() {
 	if File_fleetstream_v1_scenario_proto != nil {
 		return
 	}
+	file_fleetstream_v1_cloud_proto_init()
 	file_fleetstream_v1_host_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

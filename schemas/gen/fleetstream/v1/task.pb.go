@@ -97,7 +97,9 @@ type Task struct {
 	// The task that fanned this one out, if any.
 	ParentId string `protobuf:"bytes,10,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
 	// Why the previous attempt failed.
-	LastError     string `protobuf:"bytes,11,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	LastError string `protobuf:"bytes,11,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Who enqueued it: "api", "cli", "schedule:<job>", "fanout", ...
+	Source        string `protobuf:"bytes,12,opt,name=source,proto3" json:"source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -209,11 +211,18 @@ func (x *Task) GetLastError() string {
 	return ""
 }
 
+func (x *Task) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
 var File_fleetstream_v1_task_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_task_proto_rawDesc = "" +
 	"\n" +
-	"\x19fleetstream/v1/task.proto\x12\x0efleetstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x03\n" +
+	"\x19fleetstream/v1/task.proto\x12\x0efleetstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x03\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x18\n" +
@@ -229,7 +238,8 @@ const file_fleetstream_v1_task_proto_rawDesc = "" +
 	"\tparent_id\x18\n" +
 	" \x01(\tR\bparentId\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\v \x01(\tR\tlastError*^\n" +
+	"last_error\x18\v \x01(\tR\tlastError\x12\x16\n" +
+	"\x06source\x18\f \x01(\tR\x06source*^\n" +
 	"\bPriority\x12\x18\n" +
 	"\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rPRIORITY_HIGH\x10\x01\x12\x13\n" +

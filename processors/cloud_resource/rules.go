@@ -1,0 +1,304 @@
+// Package cloudresource is the cloud_resource aggregate: the goka group
+// that validates DiscoverResource and DeleteResource commands against the
+// resource's current state (its group table, keyed by the resource key
+// "<provider>:<account>:<resource id>") and emits ResourceDiscovered,
+// ResourceChanged and ResourceDeleted to the event store.
+//
+// A deletion is an explicit tombstone: the resource stays in the table,
+// marked deleted with its last spec, so a later discovery restores it
+// (ResourceDiscovered with restored set) with its history intact. Rules are
+// pure functions in this file; group.go wires them to Kafka and view.go
+// serves the table to readers.
+package cloudresource
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/fleetstream/fleetstream/processors/internal/fields"
+	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
+	"github.com/fleetstream/fleetstream/schemas/payload"
+)
+
+// AggregateType is the aggregate_type of the resource's events.
+const AggregateType = "cloud_resource"
+
+// outcome of a command; labels the commands metric.
+type outcome string
+
+const (
+	outcomeAccepted outcome = "accepted" // events emitted
+	outcomeRejected outcome = "rejected" // a CommandRejected event
+	outcomeNoop     outcome = "noop"     // already applied: nothing changed
+	// The command is older than the resource's last change, or deletes it
+	// for a collection it has moved out of: applying it would undo newer
+	// facts.
+	outcomeStale outcome = "stale"
+)
+
+// decision is what one command does to one resource.
+type decision struct {
+	events []*fleetv1.Event
+	// state is the resource after the command, nil when the table need not
+	// be written.
+	state   *fleetv1.CloudResource
+	outcome outcome
+}
+
+// decide applies cmd to the resource's current state (nil: never seen). It
+// never modifies current. Events and ids derive from the command and the
+// state, never the clock, so a reprocessed command re-emits identical
+// records, and applying a command twice changes nothing the second time.
+func decide(current *fleetv1.CloudResource, cmd *fleetv1.Command) decision {
+	switch body := cmd.GetBody().(type) {
+	case *fleetv1.Command_DiscoverResource:
+		return discover(current, cmd, body.DiscoverResource)
+	case *fleetv1.Command_DeleteResource:
+		return remove(current, cmd, body.DeleteResource)
+	default:
+		return rejected(current, cmd, fmt.Sprintf("%s is not a cloud resource command", commandName(cmd)))
+	}
+}
+
+func discover(current *fleetv1.CloudResource, cmd *fleetv1.Command, c *fleetv1.DiscoverResource) decision {
+	spec := c.GetSpec()
+	if err := checkSpec(spec, cmd.GetAggregateId()); err != nil {
+		return rejected(current, cmd, err.Error())
+	}
+	if stale(current, cmd) {
+		return decision{outcome: outcomeStale}
+	}
+	ch := change{cmd: cmd}
+	switch {
+	case current == nil:
+		ch.next = &fleetv1.CloudResource{Id: cmd.GetAggregateId(), Spec: proto.CloneOf(spec), DiscoveredAt: cmd.GetIssuedAt()}
+		ch.record(&fleetv1.Event{Payload: &fleetv1.Event_ResourceDiscovered{
+			ResourceDiscovered: &fleetv1.ResourceDiscovered{Spec: proto.CloneOf(spec)},
+		}})
+	case current.GetDeleted():
+		ch.next = proto.CloneOf(current)
+		ch.next.Spec, ch.next.Deleted, ch.next.DeletedAt = proto.CloneOf(spec), false, nil
+		ch.record(&fleetv1.Event{Payload: &fleetv1.Event_ResourceDiscovered{
+			ResourceDiscovered: &fleetv1.ResourceDiscovered{Spec: proto.CloneOf(spec), Restored: true},
+		}})
+	default:
+		changed := fields.Diff(current.GetSpec(), spec)
+		if len(changed) == 0 {
+			return decision{outcome: outcomeNoop}
+		}
+		ch.next = proto.CloneOf(current)
+		ch.next.Spec = proto.CloneOf(spec)
+		ch.record(&fleetv1.Event{Payload: &fleetv1.Event_ResourceChanged{ResourceChanged: &fleetv1.ResourceChanged{
+			Spec:              proto.CloneOf(spec),
+			ChangedFields:     changed,
+			ChangedTags:       changedTags(current.GetSpec().GetTags(), spec.GetTags()),
+			ChangedAttributes: changedAttributes(current.GetSpec(), spec),
+		}}})
+	}
+	return ch.decision()
+}
+
+func remove(current *fleetv1.CloudResource, cmd *fleetv1.Command, c *fleetv1.DeleteResource) decision {
+	switch {
+	case current == nil:
+		return rejected(nil, cmd, fmt.Sprintf("resource %s is not known: nothing to delete", cmd.GetAggregateId()))
+	case current.GetDeleted():
+		return decision{outcome: outcomeNoop}
+	case stale(current, cmd) || c.GetCollection() != collectionOf(current.GetSpec()):
+		return decision{outcome: outcomeStale}
+	}
+	ch := change{cmd: cmd, next: proto.CloneOf(current)}
+	ch.next.Deleted, ch.next.DeletedAt = true, cmd.GetIssuedAt()
+	ch.record(&fleetv1.Event{Payload: &fleetv1.Event_ResourceDeleted{ResourceDeleted: &fleetv1.ResourceDeleted{
+		Collection: c.GetCollection(), CollectionId: c.GetCollectionId(),
+	}}})
+	return ch.decision()
+}
+
+// stale reports whether cmd was issued before the resource's last change:
+// a collector task retried late must not undo a newer collection.
+func stale(current *fleetv1.CloudResource, cmd *fleetv1.Command) bool {
+	last := current.GetUpdatedAt()
+	return last != nil && cmd.GetIssuedAt().AsTime().Before(last.AsTime())
+}
+
+func checkSpec(spec *fleetv1.ResourceSpec, id string) error {
+	if spec == nil {
+		return errors.New("DiscoverResource has no spec")
+	}
+	for _, f := range []struct{ name, value string }{
+		{"provider", spec.GetProvider()}, {"account", spec.GetAccount()}, {"region", spec.GetRegion()},
+		{"kind", spec.GetKind()}, {"resource_id", spec.GetResourceId()},
+	} {
+		if f.value == "" {
+			return fmt.Errorf("DiscoverResource spec has no %s", f.name)
+		}
+	}
+	if key := payload.ResourceKey(spec.GetProvider(), spec.GetAccount(), spec.GetResourceId()); key != id {
+		return fmt.Errorf("DiscoverResource for %s carries the spec of %s: key commands by provider:account:resource_id", id, key)
+	}
+	return nil
+}
+
+func collectionOf(s *fleetv1.ResourceSpec) string {
+	return payload.CollectionKey(s.GetProvider(), s.GetAccount(), s.GetRegion(), s.GetKind())
+}
+
+// changedTags are the tag keys added, removed or given another value.
+func changedTags(before, after map[string]string) []string {
+	var keys []string
+	for k, v := range before {
+		if w, ok := after[k]; !ok || w != v {
+			keys = append(keys, k)
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// changedAttributes are the top-level attribute keys added, removed or
+// given another value.
+func changedAttributes(before, after *fleetv1.ResourceSpec) []string {
+	b, a := before.GetAttributes().GetFields(), after.GetAttributes().GetFields()
+	var keys []string
+	for k, v := range b {
+		if w, ok := a[k]; !ok || !proto.Equal(v, w) {
+			keys = append(keys, k)
+		}
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// change accumulates the events of one accepted command.
+type change struct {
+	cmd    *fleetv1.Command
+	next   *fleetv1.CloudResource
+	events []*fleetv1.Event
+}
+
+// record stamps e, whose payload is set, as the resource's next version.
+func (c *change) record(e *fleetv1.Event) {
+	c.next.Version++
+	c.next.UpdatedAt = c.cmd.GetIssuedAt()
+	stampEvent(e, c.cmd, c.next.GetVersion(), eventID(fmt.Sprintf("%s/%s/%d", AggregateType, c.next.GetId(), c.next.GetVersion())))
+	e.State = &fleetv1.AggregateState{State: &fleetv1.AggregateState_CloudResource{CloudResource: proto.CloneOf(c.next)}}
+	c.events = append(c.events, e)
+}
+
+func (c *change) decision() decision {
+	return decision{events: c.events, state: c.next, outcome: outcomeAccepted}
+}
+
+// rejected is a CommandRejected event at the resource's current version;
+// the state is untouched.
+func rejected(current *fleetv1.CloudResource, cmd *fleetv1.Command, reason string) decision {
+	e := &fleetv1.Event{Payload: &fleetv1.Event_CommandRejected{
+		CommandRejected: &fleetv1.CommandRejected{Command: commandName(cmd), Reason: reason},
+	}}
+	stampEvent(e, cmd, current.GetVersion(), eventID("rejected/"+cmd.GetCommandId()))
+	if current != nil {
+		e.State = &fleetv1.AggregateState{State: &fleetv1.AggregateState_CloudResource{CloudResource: proto.CloneOf(current)}}
+	}
+	return decision{events: []*fleetv1.Event{e}, outcome: outcomeRejected}
+}
+
+func stampEvent(e *fleetv1.Event, cmd *fleetv1.Command, version uint64, id string) {
+	e.EventId = id
+	e.AggregateType = AggregateType
+	e.AggregateId = cmd.GetAggregateId()
+	e.Version = version
+	e.OccurredAt = cmd.GetIssuedAt()
+	e.TraceId = cmd.GetTraceId()
+	e.CommandId = cmd.GetCommandId()
+}
+
+// eventNamespace is the UUIDv5 namespace of event ids, shared with the
+// other aggregates: UUIDv5(URL namespace, "urn:fleetstream:event").
+var eventNamespace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:fleetstream:event"))
+
+// eventID is UUIDv5 of name: "cloud_resource/<id>/<version>" for the
+// resource's events, "rejected/<command id>" for rejections.
+func eventID(name string) string {
+	return uuid.NewSHA1(eventNamespace, []byte(name)).String()
+}
+
+// Reasons a command record is dead-lettered; they label the dead-letter
+// metric.
+const (
+	reasonNotProtobuf     = "not_protobuf"
+	reasonInvalidEnvelope = "invalid_envelope"
+)
+
+// deadLetter is a record that cannot be processed as a command at all.
+type deadLetter struct {
+	reason string
+	err    error
+}
+
+func (d *deadLetter) Error() string { return d.err.Error() }
+func (d *deadLetter) Unwrap() error { return d.err }
+
+// parseCommand decodes and validates one input record keyed by key.
+// Commands that decode but break a business rule are not dead letters:
+// decide rejects them with an event.
+func parseCommand(key string, value []byte) (*fleetv1.Command, error) {
+	c := new(fleetv1.Command)
+	if err := proto.Unmarshal(value, c); err != nil {
+		return nil, &deadLetter{reasonNotProtobuf, fmt.Errorf("value is not a fleetstream.v1.Command: %w", err)}
+	}
+	var problem string
+	switch {
+	case c.GetAggregateId() != key:
+		// The table is keyed by record key and events by aggregate id.
+		problem = fmt.Sprintf("record key %q differs from aggregate_id %q: key commands by resource key", key, c.GetAggregateId())
+	case key == "":
+		problem = "command has no aggregate_id"
+	case c.GetCommandId() == "":
+		problem = "command has no command_id"
+	case c.GetIssuedAt() == nil:
+		problem = "command has no issued_at"
+	case c.GetBody() == nil:
+		// Also what a command type newer than this processor looks like:
+		// dead-lettered, it can be replayed after an upgrade.
+		problem = "command has no body this processor knows"
+	}
+	if problem != "" {
+		return nil, &deadLetter{reasonInvalidEnvelope, errors.New(problem)}
+	}
+	return c, nil
+}
+
+// commandName is the name of c's body message, e.g. "DiscoverResource".
+func commandName(c *fleetv1.Command) string {
+	m := c.ProtoReflect()
+	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("body"))
+	if fd == nil {
+		return "none"
+	}
+	return string(fd.Message().Name())
+}
+
+// eventName is the name of e's payload message, e.g. "ResourceDeleted".
+func eventName(e *fleetv1.Event) string {
+	m := e.ProtoReflect()
+	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("payload"))
+	if fd == nil {
+		return "none"
+	}
+	return string(fd.Message().Name())
+}
