@@ -95,9 +95,11 @@ tools:
 generate: tools
 	cd schemas && PATH=$(TOOLS):$$PATH buf lint proto && PATH=$(TOOLS):$$PATH buf generate
 
-## bench: run the benchmarks (see benchmarks/README.md)
-bench: test-deps
-	$(GO) test -run '^$$' -bench . -benchtime 3x -count 5 ./benchmarks/... | tee benchmarks/results/latest.txt
+## bench: benchmark the pipeline with a simulated fleet on a real Kafka broker and ClickHouse, then the
+## micro-benchmarks; writes benchmarks/results/ (see benchmarks/README.md). BENCH_ARGS="--runs 5" etc.
+bench: build test-deps kafka-deps
+	$(BIN)/fleetstream bench --out benchmarks/results $(BENCH_ARGS)
+	set -o pipefail; $(GO) test -run '^$$' -bench . -benchmem ./benchmarks/... | tee benchmarks/results/micro.txt
 
 clean:
 	rm -rf $(BIN) .data

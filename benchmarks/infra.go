@@ -42,7 +42,17 @@ func startBroker(ctx context.Context, cfg Config) (*broker, error) {
 		b.pid = localPID(cfg.Brokers[0])
 		return b, nil
 	}
-	return startScriptBroker(ctx, cfg)
+	// Another process may take the free port picked before the broker
+	// binds it: try again on another.
+	var err error
+	for range 3 {
+		var b *broker
+		if b, err = startScriptBroker(ctx, cfg); err == nil || ctx.Err() != nil {
+			return b, err
+		}
+		cfg.Logger.Warn("the Kafka broker did not start; trying again on another port", "err", err)
+	}
+	return nil, err
 }
 
 // startScriptBroker runs `kafka.sh clean` then `kafka.sh start` with a data

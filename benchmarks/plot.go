@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -156,9 +157,15 @@ func (r *Report) cpuPlot() (*plot.Plot, error) {
 		p.Add(bars)
 		p.Legend.Add(ph.name, bars)
 	}
-	p.NominalX(names...)
+	labels := make([]string, len(names))
+	for i, n := range names {
+		// Short enough to sit under a group of bars.
+		labels[i] = strings.ReplaceAll(strings.Replace(n, compOther, "others", 1), " + ", "+\n")
+	}
+	p.NominalX(labels...)
 	p.Legend.Top = true
 	p.Y.Min = 0
+	p.Y.Max *= 1.25 // room for the legend
 	return p, nil
 }
 

@@ -66,7 +66,7 @@ type FleetResult struct {
 	// not yet processed when the load stopped, and CaughtUpSeconds how
 	// long it took to process them: near zero when the pipeline kept up.
 	Backlog, CaughtUpSeconds float64
-	Usage        map[string]Usage
+	Usage                    map[string]Usage
 
 	latencyCH, latencyAPI Latencies // for the plot
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -112,9 +113,11 @@ func startRole(binary, logDir, name string, s pipelineSettings) (*role, error) {
 	return r, nil
 }
 
-// startRoleInProcess runs one role inside this process (Config.Binary
-// empty): the same code and endpoints, without a process of its own.
-func startRoleInProcess(name string, s pipelineSettings) (*role, error) {
+// startInProcess runs every role inside this process (Config.Binary
+// empty), as `fleetstream dev` does: one system.Run, since goka's
+// configuration is global, on one listener serving all the roles' routes
+// and metrics.
+func startInProcess(s pipelineSettings) (*role, error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -136,23 +139,22 @@ func startRoleInProcess(name string, s pipelineSettings) (*role, error) {
 		Logger:      discard,
 		Registry:    prometheus.NewRegistry(),
 	}
-	roles := system.Roles{Ingest: name == compIngest, Process: name == compProcess, Sink: name == compSink, API: name == compAPI}
 	ctx, cancel := context.WithCancel(context.Background())
 	exited := make(chan struct{})
 	var runErr error
-	go func() { runErr = system.Run(ctx, cfg, roles, lis); close(exited) }()
-	r := &role{name: name, base: "http://" + lis.Addr().String(), pid: os.Getpid()}
+	go func() { runErr = system.Run(ctx, cfg, system.All(), lis); close(exited) }()
+	r := &role{name: "all roles", base: "http://" + lis.Addr().String(), pid: os.Getpid()}
+	var once sync.Once
 	r.stop = func() error {
-		cancel()
-		<-exited
+		once.Do(func() { cancel(); <-exited })
 		if runErr != nil && !errors.Is(runErr, context.Canceled) {
-			return fmt.Errorf("%s: %w", name, runErr)
+			return fmt.Errorf("roles in process: %w", runErr)
 		}
 		return nil
 	}
-	if err := waitHTTP(exited, func() error { return runErr }, r.base+readyPath(name), 2*time.Minute); err != nil {
+	if err := waitHTTP(exited, func() error { return runErr }, r.base+readyPath(compAPI), 2*time.Minute); err != nil {
 		_ = r.stop()
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("roles in process: %w", err)
 	}
 	return r, nil
 }

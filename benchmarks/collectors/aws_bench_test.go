@@ -1,9 +1,21 @@
 package collectors
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,21 +63,35 @@ func (r *resourcesIn) Discover(ctx context.Context, ds ...*fleetv1.Discovery) er
 	return r.discard.Discover(ctx, ds...)
 }
 
-const benchInstances = 1000
+// benchInstances is the estate's size: FLEETSTREAM_BENCH_INSTANCES, or
+// 500. moto answers more slowly per instance the more it holds, so rates
+// are comparable only at one size.
+func benchInstances(b *testing.B) int {
+	if v := os.Getenv("FLEETSTREAM_BENCH_INSTANCES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("FLEETSTREAM_BENCH_INSTANCES=%q: want a positive number", v)
+		}
+		return n
+	}
+	return 500
+}
 
 // mototestEstate starts moto and seeds one region with benchInstances
 // instances (with as many network interfaces), a load balancer with 100
 // of them registered, and 20 buckets.
-func mototestEstate(b *testing.B) (*mototest.Server, map[string]tasks.Handler) {
+func mototestEstate(b *testing.B) (*mototest.Server, map[string]tasks.Handler, *apiTimes) {
 	b.Helper()
 	srv := mototest.Start(b)
 	ctx := context.Background()
 	start := time.Now()
-	if _, err := srv.Seed(ctx, mototest.Seed{Region: "us-east-1", Instances: benchInstances, BehindLoadBalancer: 100, Buckets: 20}); err != nil {
+	n := benchInstances(b)
+	if _, err := srv.Seed(ctx, mototest.Seed{Region: "us-east-1", Instances: n, BehindLoadBalancer: 100, Buckets: 20}); err != nil {
 		b.Fatalf("seed: %v", err)
 	}
-	b.Logf("seeded %d instances in %v", benchInstances, time.Since(start).Round(time.Millisecond))
-	p, err := awscollector.New(awscollector.Config{Endpoint: srv.URL, Credentials: mototest.Credentials()})
+	b.Logf("seeded %d instances in %v", n, time.Since(start).Round(time.Millisecond))
+	times := &apiTimes{byAction: map[string]time.Duration{}}
+	p, err := awscollector.New(awscollector.Config{Endpoint: srv.URL, Credentials: mototest.Credentials(), HTTPClient: &http.Client{Transport: times}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -73,7 +99,7 @@ func mototestEstate(b *testing.B) (*mototest.Server, map[string]tasks.Handler) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return srv, reg.Handlers(collectors.Options{})
+	return srv, reg.Handlers(collectors.Options{Logger: slog.New(slog.DiscardHandler)}), times
 }
 
 func kindTask(kind string) *fleetv1.Task {
@@ -81,14 +107,15 @@ func kindTask(kind string) *fleetv1.Task {
 	return &fleetv1.Task{Id: "bench", Type: "aws.collect_kind", Payload: body, Attempt: 1}
 }
 
-// BenchmarkAWSCollectKindMoto collects one kind in one region from moto
-// through the aws.collect_kind handler: API calls, pagination, mapping,
-// sorting, chunking and encoding.
-func BenchmarkAWSCollectKindMoto(b *testing.B) {
-	srv, hs := mototestEstate(b)
+// BenchmarkAWSMoto collects from moto, seeded once: one kind in one
+// region through the aws.collect_kind handler (API calls, pagination,
+// mapping, sorting, chunking, encoding), and a whole region as a worker
+// would run it (collect_all, then every collect_kind task it fans out, one
+// after the other). The bare SDK call is the baseline that tells moto's
+// and the SDK's time from the collector's.
+func BenchmarkAWSMoto(b *testing.B) {
+	srv, hs, times := mototestEstate(b)
 	ctx := context.Background()
-	// The baseline: the same instances through one bare SDK call, to tell
-	// moto's and the SDK's time from the collector's.
 	b.Run("sdk_describe_instances", func(b *testing.B) {
 		client := ec2.NewFromConfig(srv.Config("us-east-1"))
 		n := 0
@@ -107,7 +134,7 @@ func BenchmarkAWSCollectKindMoto(b *testing.B) {
 		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "resources/s")
 	})
 	for _, kind := range []string{awscollector.KindInstance, awscollector.KindNetworkInterface} {
-		b.Run(kind, func(b *testing.B) {
+		b.Run("collect_kind/"+kind, func(b *testing.B) {
 			var out resourcesIn
 			b.ResetTimer()
 			for range b.N {
@@ -118,35 +145,29 @@ func BenchmarkAWSCollectKindMoto(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(out.resources)/b.Elapsed().Seconds(), "resources/s")
 			b.ReportMetric(float64(out.bytes)/float64(out.resources), "bytes/resource")
+			b.Logf("time in API calls (moto and the SDK): %s", times.take())
 		})
 	}
-}
 
-// BenchmarkAWSCollectAllMoto runs a whole collection of one region as a
-// worker would: collect_all, then every collect_kind task it fans out, one
-// after the other.
-func BenchmarkAWSCollectAllMoto(b *testing.B) {
-	_, hs := mototestEstate(b)
-	ctx := context.Background()
-	body, _ := json.Marshal(collectors.CollectAll{Regions: []string{"us-east-1"}})
-	var out resourcesIn
-	b.ResetTimer()
-	for range b.N {
-		fan := &discard{}
-		var fanned []*fleetv1.Task
-		capture := captureTasks{discard: fan, tasks: &fanned}
-		if err := hs["aws.collect_all"].Run(ctx, &fleetv1.Task{Id: "all", Type: "aws.collect_all", Payload: body, Attempt: 1}, capture); err != nil {
-			b.Fatal(err)
-		}
-		for _, t := range fanned {
-			if err := hs[t.Type].Run(ctx, t, &out); err != nil {
+	b.Run("collect_all", func(b *testing.B) {
+		body, _ := json.Marshal(collectors.CollectAll{Regions: []string{"us-east-1"}})
+		var out resourcesIn
+		for range b.N {
+			var fanned []*fleetv1.Task
+			root := &fleetv1.Task{Id: "all", Type: "aws.collect_all", Payload: body, Attempt: 1}
+			if err := hs["aws.collect_all"].Run(ctx, root, captureTasks{discard: &discard{}, tasks: &fanned}); err != nil {
 				b.Fatal(err)
 			}
+			for _, t := range fanned {
+				if err := hs[t.Type].Run(ctx, t, &out); err != nil {
+					b.Fatal(err)
+				}
+			}
 		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(out.resources)/b.Elapsed().Seconds(), "resources/s")
-	b.ReportMetric(float64(out.resources)/float64(b.N), "resources/collection")
+		b.ReportMetric(float64(out.resources)/b.Elapsed().Seconds(), "resources/s")
+		b.ReportMetric(float64(out.resources)/float64(b.N), "resources/collection")
+		b.Logf("time in API calls (moto and the SDK): %s", times.take())
+	})
 }
 
 type captureTasks struct {
@@ -185,4 +206,63 @@ func BenchmarkDiscoveries(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(rs)*b.N)/b.Elapsed().Seconds(), "resources/s")
+}
+
+// apiTimes adds up the time of API calls by action (query-protocol
+// Action, or the HTTP method and path for S3).
+type apiTimes struct {
+	mu       sync.Mutex
+	byAction map[string]time.Duration
+}
+
+func (a *apiTimes) RoundTrip(r *http.Request) (*http.Response, error) {
+	action := r.Method + " " + r.URL.Path
+	if r.Body != nil && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		r.Body.Close()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if form, err := url.ParseQuery(string(body)); err == nil && form.Get("Action") != "" {
+			action = form.Get("Action")
+		}
+	}
+	start := time.Now()
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		// The SDK reads the body after RoundTrip returns: count it too.
+		resp.Body = &timedBody{ReadCloser: resp.Body, done: func() { a.add(action, time.Since(start)) }}
+	}
+	return resp, err
+}
+
+func (a *apiTimes) add(action string, d time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.byAction[action] += d
+}
+
+// take reports and resets the times, longest first.
+func (a *apiTimes) take() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	actions := slices.SortedFunc(maps.Keys(a.byAction), func(x, y string) int { return cmp.Compare(a.byAction[y], a.byAction[x]) })
+	var parts []string
+	for _, act := range actions {
+		parts = append(parts, fmt.Sprintf("%s %v", act, a.byAction[act].Round(time.Millisecond)))
+	}
+	clear(a.byAction)
+	return strings.Join(parts, ", ")
+}
+
+type timedBody struct {
+	io.ReadCloser
+	done func()
+	once sync.Once
+}
+
+func (t *timedBody) Close() error {
+	t.once.Do(t.done)
+	return t.ReadCloser.Close()
 }

@@ -2,20 +2,52 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/fleetstream/fleetstream/connectors/tasks"
 	"github.com/fleetstream/fleetstream/internal/system"
 )
 
-// taskHandlers are the task types `fleetstream collect` runs; collectors
+// handlerSet is a group of task types `fleetstream collect` runs: flags
+// (optional) registers its flags, build makes its handlers once they are
+// parsed.
+type handlerSet struct {
+	flags func(*pflag.FlagSet)
+	build func(reg prometheus.Registerer, log *slog.Logger) (map[string]tasks.Handler, error)
+}
+
+// taskHandlerSets are the task types of `fleetstream collect`; collectors
 // add theirs here.
-func taskHandlers() map[string]tasks.Handler {
-	return map[string]tasks.Handler{tasks.NoopType: tasks.Noop}
+func taskHandlerSets() []handlerSet {
+	return []handlerSet{
+		{build: func(prometheus.Registerer, *slog.Logger) (map[string]tasks.Handler, error) {
+			return map[string]tasks.Handler{tasks.NoopType: tasks.Noop}, nil
+		}},
+	}
+}
+
+// buildHandlers merges the sets' handlers; one type in two sets is an error.
+func buildHandlers(sets []handlerSet, reg prometheus.Registerer, log *slog.Logger) (map[string]tasks.Handler, error) {
+	all := map[string]tasks.Handler{}
+	for _, set := range sets {
+		hs, err := set.build(reg, log)
+		if err != nil {
+			return nil, err
+		}
+		for typ, h := range hs {
+			if _, dup := all[typ]; dup {
+				return nil, fmt.Errorf("task type %q is registered twice", typ)
+			}
+			all[typ] = h
+		}
+	}
+	return all, nil
 }
 
 type collectOptions struct {
@@ -27,6 +59,7 @@ type collectOptions struct {
 func collectCmd() *cobra.Command {
 	s := &settings{}
 	o := &collectOptions{}
+	sets := taskHandlerSets()
 	cmd := &cobra.Command{
 		Use:   "collect",
 		Short: "Run collection tasks from the task queue (a worker), and the scheduler with --schedule",
@@ -46,7 +79,6 @@ the file's cron jobs. /metrics and /healthz are served on --listen.`,
 			}
 			opts := system.CollectOptions{Worker: o.worker}
 			opts.Worker.Policy = policy
-			opts.Worker.Handlers = taskHandlers()
 			if o.schedule != "" {
 				if opts.Jobs, err = tasks.LoadJobs(o.schedule); err != nil {
 					return err
@@ -54,6 +86,9 @@ the file's cron jobs. /metrics and /healthz are served on --listen.`,
 			}
 			cfg, err := s.config(prometheus.NewRegistry())
 			if err != nil {
+				return err
+			}
+			if opts.Worker.Handlers, err = buildHandlers(sets, cfg.Registry, cfg.Logger.With("role", "collect")); err != nil {
 				return err
 			}
 			lis, err := net.Listen("tcp", s.listen)
@@ -78,5 +113,10 @@ the file's cron jobs. /metrics and /healthz are served on --listen.`,
 	fs.DurationVar(&w.ShutdownGrace, "shutdown-grace", 30*time.Second, "how long running tasks may finish at shutdown before they are left to other workers")
 	fs.StringVar(&w.ID, "worker-id", "", "name of this worker in task statuses (default host-pid)")
 	fs.StringVar(&o.schedule, "schedule", "", "scheduler configuration (YAML or JSON: jobs with name, spec, type, payload, priority); empty runs no scheduler")
+	for _, set := range sets {
+		if set.flags != nil {
+			set.flags(fs)
+		}
+	}
 	return cmd
 }

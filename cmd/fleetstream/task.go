@@ -192,11 +192,17 @@ func taskCmd() *cobra.Command {
 		maxAttempts                             uint32
 	}
 	enqueue := &cobra.Command{
-		Use:   "enqueue TYPE",
-		Short: "Submit a task, e.g. fleetstream task enqueue aws.collect_all --payload '{\"account\":\"123\"}'",
-		Args:  cobra.ExactArgs(1),
+		Use:   "enqueue TYPE [PAYLOAD]",
+		Short: "Submit a task, e.g. fleetstream task enqueue aws.collect_all '{\"regions\":[\"eu-west-1\"]}'",
+		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body := map[string]any{"type": args[0], "queue": sub.queue, "id": sub.id, "max_attempts": sub.maxAttempts}
+			if len(args) == 2 {
+				if sub.payload != "" {
+					return errors.New("give the payload once: as the second argument or with --payload")
+				}
+				sub.payload = args[1]
+			}
 			if sub.payload != "" {
 				var p any
 				if err := json.Unmarshal([]byte(sub.payload), &p); err != nil {
@@ -218,7 +224,7 @@ func taskCmd() *cobra.Command {
 		},
 	}
 	fs = enqueue.Flags()
-	fs.StringVar(&sub.payload, "payload", "", "the handler's JSON payload")
+	fs.StringVar(&sub.payload, "payload", "", "the handler's JSON payload (or give it as the second argument)")
 	fs.StringVar(&sub.queue, "queue", "normal", "high, normal or low")
 	fs.StringVar(&sub.id, "id", "", "task id (default: a new UUIDv7)")
 	fs.Uint32Var(&sub.maxAttempts, "max-attempts", 0, "attempts before it is dead-lettered (0: the workers' default)")

@@ -125,6 +125,11 @@ func TestSinkProjectsEventsAndIgnoresRedelivery(t *testing.T) {
 	if got := testutil.ToFloat64(m.deadLetters.WithLabelValues(reasonUndecodable)) + testutil.ToFloat64(m.deadLetters.WithLabelValues(reasonInvalid)); got != 0 {
 		t.Errorf("dead letters = %v, want 0", got)
 	}
+	// The sink counts a batch once its commit returned: the commit can be
+	// seen (waitCaughtUp) a moment before.
+	for deadline := time.Now().Add(5 * time.Second); testutil.ToFloat64(m.batches) < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if testutil.ToFloat64(m.batches) < 2 {
 		t.Errorf("batches = %v, want at least 2", testutil.ToFloat64(m.batches))
 	}

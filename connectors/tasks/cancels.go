@@ -55,7 +55,9 @@ func (c *cancels) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		fs.EachError(func(t string, p int32, err error) { c.log.Warn("read cancellations", "topic", t, "partition", p, "err", err) })
+		fs.EachError(func(t string, p int32, err error) {
+			c.log.Warn("read cancellations", "topic", t, "partition", p, "err", err)
+		})
 		fs.EachRecord(func(r *kgo.Record) {
 			c.apply(r)
 			c.up.observe(r)

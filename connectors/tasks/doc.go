@@ -26,13 +26,16 @@
 //
 // Status ordering: whoever hands a task to someone else writes the task's
 // status first and waits for it (PENDING before the task record, RETRYING
-// before the retry record), and a worker writes ACTIVE and the outcome
-// through one producer, so the last status record of a task id is its
-// current state without any merge logic in readers.
+// before the retry record), a DEAD status follows its dead letter, and a
+// worker writes ACTIVE and the outcome through one producer, so the last
+// status record of a task id is its current state without any merge logic
+// in readers (StatusStore, which the API serves from).
 //
 // Priority: one consumer group reads the three priority topics into
-// per-queue buffers (fetching pauses when a buffer is full); the dispatcher
-// picks strictly by priority or by smooth weighted round robin (Policy).
+// per-queue buffers (a queue's topic is paused while its buffer is full, and
+// fetches wait at most 100ms so a resumed queue is fetched again at once);
+// the dispatcher picks strictly by priority or by smooth weighted round
+// robin (Policy).
 //
 // Retries: a failed attempt is written back to the retry topic with
 // not_before = now + exponential backoff with jitter. The relay (run by
@@ -42,9 +45,10 @@
 // committed, so a far-future task never holds back the retry partition's
 // commit offset for long.
 //
-// Cancellation: every worker reads the whole cancellation topic. A pending,
-// scheduled or retrying task is skipped when reached; a running one has its
-// context cancelled and ends as cancelled, not retried.
+// Cancellation: every worker reads the whole cancellation topic. A pending
+// task is skipped when reached, a scheduled or retrying one is ended by the
+// relay at once, and a running one has its context cancelled and ends as
+// cancelled, not retried.
 //
 // Scheduler: replicas join one consumer group on the single-partition
 // schedule topic; the member assigned partition 0 is the leader and the
@@ -62,4 +66,6 @@
 //     after they were written (compact,delete); the DLQ keeps the record.
 //   - Rate limiting per task type: handlers throttle their own API calls.
 //   - A distributed semaphore across workers: concurrency is per worker.
+//   - Task events in fleet.events.v1: task states are operational data with
+//     their own compacted table, not domain history.
 package tasks

@@ -17,7 +17,9 @@ type Handler interface {
 type HandlerFunc func(ctx context.Context, t *fleetv1.Task, out Output) error
 
 // Run calls f.
-func (f HandlerFunc) Run(ctx context.Context, t *fleetv1.Task, out Output) error { return f(ctx, t, out) }
+func (f HandlerFunc) Run(ctx context.Context, t *fleetv1.Task, out Output) error {
+	return f(ctx, t, out)
+}
 
 // Output is what a running task may produce. Both are durable (acks=all)
 // when they return, so a task completes only after its effects are stored.

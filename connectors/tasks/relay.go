@@ -97,7 +97,9 @@ func (r *relay) poll(ctx context.Context) {
 		if ctx.Err() != nil || fs.IsClientClosed() {
 			return
 		}
-		fs.EachError(func(t string, p int32, err error) { r.w.log.Warn("fetch retry topic", "topic", t, "partition", p, "err", err) })
+		fs.EachError(func(t string, p int32, err error) {
+			r.w.log.Warn("fetch retry topic", "topic", t, "partition", p, "err", err)
+		})
 		now := time.Now()
 		var bad []heldTask
 		r.mu.Lock()
@@ -240,7 +242,9 @@ func (r *relay) handOn(now time.Time, due []heldTask) {
 			failed[res.Record] = true
 		}
 	}
-	anyFailed := func(recs []*kgo.Record) bool { return slices.ContainsFunc(recs, func(rec *kgo.Record) bool { return failed[rec] }) }
+	anyFailed := func(recs []*kgo.Record) bool {
+		return slices.ContainsFunc(recs, func(rec *kgo.Record) bool { return failed[rec] })
+	}
 	for i := range steps {
 		if anyFailed(steps[i].first) {
 			w.log.Error("retry relay: write failed; the record is handed on again after a restart", "task_id", steps[i].h.task.Id)

@@ -120,7 +120,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		fs.EachError(func(t string, p int32, err error) { s.log.Warn("read schedule marks", "topic", t, "partition", p, "err", err) })
+		fs.EachError(func(t string, p int32, err error) {
+			s.log.Warn("read schedule marks", "topic", t, "partition", p, "err", err)
+		})
 		fs.EachRecord(s.apply)
 	}
 	client.Close() // revokes: the leader loop ends before this returns

@@ -82,7 +82,9 @@ func (s *StatusStore) Run(ctx context.Context) error {
 			s.prune(time.Now().Add(-statusRetention))
 			lastPrune = time.Now()
 		}
-		fs.EachError(func(t string, p int32, err error) { s.log.Warn("read task status", "topic", t, "partition", p, "err", err) })
+		fs.EachError(func(t string, p int32, err error) {
+			s.log.Warn("read task status", "topic", t, "partition", p, "err", err)
+		})
 		s.mu.Lock()
 		fs.EachRecord(func(r *kgo.Record) {
 			if r.Topic == s.topics.TasksCancel {

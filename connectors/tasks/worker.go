@@ -270,8 +270,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.taskCtx, w.stopTasks = context.WithCancelCause(context.Background())
 	defer w.stopTasks(nil)
 
+	// A relay that fails stops the worker: retries would pile up unseen.
+	ctx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 	relayErr := make(chan error, 1)
-	go func() { relayErr <- relay.run(ctx) }()
+	go func() {
+		err := relay.run(ctx)
+		if err != nil {
+			stopRun()
+		}
+		relayErr <- err
+	}()
 
 	var loops sync.WaitGroup
 	loops.Go(func() { w.poll(ctx) })
@@ -285,6 +294,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.drain(stopProduce)
 	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Completed statuses are written asynchronously: their offsets are
+	// released by the acknowledgements Flush waits for.
+	if ferr := client.Flush(fctx); ferr != nil {
+		w.log.Warn("flush task statuses at shutdown", "err", ferr)
+	}
 	if cerr := commit(fctx, client, w.offsets, w.offsets.uncommitted()); cerr != nil {
 		w.log.Warn("final commit failed; finished tasks after the last commit run again", "err", cerr)
 	}

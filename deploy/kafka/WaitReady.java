@@ -1,5 +1,6 @@
-// WaitReady waits until a Kafka broker answers a metadata request: its
-// cluster has a controller and lists this broker. kafka.sh runs it with the
+// WaitReady waits until a Kafka broker answers a metadata request (its
+// cluster has a controller and lists this broker) and consumer groups have
+// a coordinator. kafka.sh runs it with the
 // broker's jars on the class path (java's single-file source launcher), so
 // readiness is checked with Kafka's own client, not by a port being open.
 //
@@ -33,11 +34,16 @@ public class WaitReady {
                     DescribeClusterResult c = admin.describeCluster();
                     int nodes = c.nodes().get(3, TimeUnit.SECONDS).size();
                     var controller = c.controller().get(3, TimeUnit.SECONDS);
-                    if (nodes > 0 && controller != null && !controller.isEmpty()) {
-                        System.out.println("cluster " + c.clusterId().get() + " answers metadata at " + bootstrap);
+                    if (nodes == 0 || controller == null || controller.isEmpty()) {
+                        last = nodes + " brokers, no controller";
+                    } else {
+                        // A group lookup creates __consumer_offsets; until its
+                        // leader is elected, every client's first consumer
+                        // group request fails with COORDINATOR_NOT_AVAILABLE.
+                        admin.listConsumerGroupOffsets("kafka-sh-ready").partitionsToOffsetAndMetadata().get(5, TimeUnit.SECONDS);
+                        System.out.println("cluster " + c.clusterId().get() + " answers metadata and group requests at " + bootstrap);
                         return;
                     }
-                    last = nodes + " brokers, no controller";
                 } catch (Exception e) {
                     last = e.getCause() != null ? e.getCause().toString() : e.toString();
                 }

@@ -1,87 +1,45 @@
 package cloudresource
 
 import (
-	"context"
-	"log/slog"
 	"slices"
 	"testing"
 
 	"github.com/lovoo/goka"
-	"github.com/lovoo/goka/tester"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fleetstream/fleetstream/internal/kafka"
+	"github.com/fleetstream/fleetstream/processors/internal/aggregate"
+	"github.com/fleetstream/fleetstream/processors/internal/aggregate/aggregatetest"
 	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
 )
 
 var topics = kafka.DefaultTopics()
 
-type harness struct {
-	tt     *tester.Tester
-	m      *Metrics
-	events *tester.QueueTracker
-	dlq    *tester.QueueTracker
-}
+type harness = aggregatetest.Harness[*Metrics]
 
 // run starts the processor exactly as production builds it, on goka's tester.
 func run(t *testing.T) *harness {
-	t.Helper()
-	tt := tester.New(t)
-	m := NewMetrics(prometheus.NewRegistry())
-	proc, err := NewProcessor(nil, topics, m, slog.New(slog.DiscardHandler), goka.WithTester(tt))
-	if err != nil {
-		t.Fatal(err)
-	}
-	goRun(t, proc.Run)
-	return &harness{tt: tt, m: m, events: tt.NewQueueTracker(topics.Events), dlq: tt.NewQueueTracker(topics.DLQ)}
+	return aggregatetest.Run(t, topics, topics.CloudResourceCommands, NewProcessor, NewMetrics(prometheus.NewRegistry()))
 }
 
-func goRun(t *testing.T, run func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("stopped with %v", err)
-		}
-	})
-}
-
-func (h *harness) send(t *testing.T, c *fleetv1.Command) {
-	t.Helper()
-	b, err := proto.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.tt.Consume(topics.CloudResourceCommands, c.AggregateId, b)
-}
-
-// drain returns the names of the events emitted since the last call.
-func (h *harness) drain(t *testing.T) []string {
+// names are the names of events.
+func names(events []*fleetv1.Event) []string {
 	var out []string
-	for {
-		key, value, ok := h.events.Next()
-		if !ok {
-			return out
-		}
-		e := value.(*fleetv1.Event)
-		if key != e.GetAggregateId() {
-			t.Errorf("event keyed %q for %q", key, e.GetAggregateId())
-		}
-		out = append(out, eventName(e))
+	for _, e := range events {
+		out = append(out, aggregate.EventName(e))
 	}
+	return out
 }
 
 func TestResourceLifecycle(t *testing.T) {
 	h := run(t)
-	view, err := NewView(nil, topics, goka.WithViewTester(h.tt))
+	view, err := NewView(nil, topics, goka.WithViewTester(h.Tester))
 	if err != nil {
 		t.Fatal(err)
 	}
-	goRun(t, view.Run)
+	aggregatetest.GoRun(t, view.Run)
 	r := NewReader(view)
 
 	steps := []struct {
@@ -96,9 +54,9 @@ func TestResourceLifecycle(t *testing.T) {
 		{deleteCmd("c5", t2, "aws:111:other:ec2_instance"), nil},
 	}
 	for i, s := range steps {
-		h.send(t, s.cmd)
-		if got := h.drain(t); !slices.Equal(got, s.events) {
-			t.Fatalf("step %d (%s): events %v, want %v", i, commandName(s.cmd), got, s.events)
+		h.Send(t, s.cmd)
+		if got := names(h.Drain(t)); !slices.Equal(got, s.events) {
+			t.Fatalf("step %d (%s): events %v, want %v", i, aggregate.CommandName(s.cmd), got, s.events)
 		}
 	}
 	got, err := r.Get(resourceID)
@@ -108,23 +66,23 @@ func TestResourceLifecycle(t *testing.T) {
 	if got, err := r.Get("aws:111:nope"); got != nil || err != nil {
 		t.Fatalf("Get(unknown) = %v, %v", got, err)
 	}
-	if n := testutil.ToFloat64(h.m.commands.WithLabelValues("DeleteResource", string(outcomeStale))); n != 1 {
+	if n := testutil.ToFloat64(h.Metrics.Commands.WithLabelValues("DeleteResource", string(outcomeStale))); n != 1 {
 		t.Errorf("stale deletions counted %v", n)
 	}
-	if n := testutil.ToFloat64(h.m.events.WithLabelValues("ResourceDiscovered")); n != 2 {
+	if n := testutil.ToFloat64(h.Metrics.Events.WithLabelValues("ResourceDiscovered")); n != 2 {
 		t.Errorf("ResourceDiscovered counted %v", n)
 	}
 }
 
 func TestBadCommandsAreDeadLettered(t *testing.T) {
 	h := run(t)
-	h.tt.Consume(topics.CloudResourceCommands, resourceID, []byte("not a command"))
-	headers, key, value, ok := h.dlq.NextRawWithHeaders()
+	h.Tester.Consume(topics.CloudResourceCommands, resourceID, []byte("not a command"))
+	headers, key, value, ok := h.DLQ.NextRawWithHeaders()
 	if !ok || key != resourceID || string(value) != "not a command" || string(headers[kafka.HeaderDLQStage]) != "cloud_resource" {
 		t.Fatalf("dead letter %q=%q %v (%v)", key, value, headers, ok)
 	}
-	h.send(t, discoverCmd("c1", t0, sampleSpec()))
-	if got := h.drain(t); !slices.Equal(got, []string{"ResourceDiscovered"}) {
+	h.Send(t, discoverCmd("c1", t0, sampleSpec()))
+	if got := names(h.Drain(t)); !slices.Equal(got, []string{"ResourceDiscovered"}) {
 		t.Fatalf("after a bad record: %v", got)
 	}
 }

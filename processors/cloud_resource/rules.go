@@ -16,9 +16,9 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fleetstream/fleetstream/processors/internal/aggregate"
 	"github.com/fleetstream/fleetstream/processors/internal/fields"
 	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
 	"github.com/fleetstream/fleetstream/schemas/payload"
@@ -27,27 +27,13 @@ import (
 // AggregateType is the aggregate_type of the resource's events.
 const AggregateType = "cloud_resource"
 
-// outcome of a command; labels the commands metric.
-type outcome string
-
-const (
-	outcomeAccepted outcome = "accepted" // events emitted
-	outcomeRejected outcome = "rejected" // a CommandRejected event
-	outcomeNoop     outcome = "noop"     // already applied: nothing changed
-	// The command is older than the resource's last change, or deletes it
-	// for a collection it has moved out of: applying it would undo newer
-	// facts.
-	outcomeStale outcome = "stale"
-)
+// outcomeStale is the outcome of a command older than the resource's last
+// change, or deleting it for a collection it has moved out of: applying it
+// would undo newer facts.
+const outcomeStale aggregate.Outcome = "stale"
 
 // decision is what one command does to one resource.
-type decision struct {
-	events []*fleetv1.Event
-	// state is the resource after the command, nil when the table need not
-	// be written.
-	state   *fleetv1.CloudResource
-	outcome outcome
-}
+type decision = aggregate.Decision[*fleetv1.CloudResource]
 
 // decide applies cmd to the resource's current state (nil: never seen). It
 // never modifies current. Events and ids derive from the command and the
@@ -60,7 +46,7 @@ func decide(current *fleetv1.CloudResource, cmd *fleetv1.Command) decision {
 	case *fleetv1.Command_DeleteResource:
 		return remove(current, cmd, body.DeleteResource)
 	default:
-		return rejected(current, cmd, fmt.Sprintf("%s is not a cloud resource command", commandName(cmd)))
+		return rejected(current, cmd, fmt.Sprintf("%s is not a cloud resource command", aggregate.CommandName(cmd)))
 	}
 }
 
@@ -70,7 +56,7 @@ func discover(current *fleetv1.CloudResource, cmd *fleetv1.Command, c *fleetv1.D
 		return rejected(current, cmd, err.Error())
 	}
 	if stale(current, cmd) {
-		return decision{outcome: outcomeStale}
+		return decision{Outcome: outcomeStale}
 	}
 	ch := change{cmd: cmd}
 	switch {
@@ -88,7 +74,7 @@ func discover(current *fleetv1.CloudResource, cmd *fleetv1.Command, c *fleetv1.D
 	default:
 		changed := fields.Diff(current.GetSpec(), spec)
 		if len(changed) == 0 {
-			return decision{outcome: outcomeNoop}
+			return decision{Outcome: aggregate.Noop}
 		}
 		ch.next = proto.CloneOf(current)
 		ch.next.Spec = proto.CloneOf(spec)
@@ -107,9 +93,9 @@ func remove(current *fleetv1.CloudResource, cmd *fleetv1.Command, c *fleetv1.Del
 	case current == nil:
 		return rejected(nil, cmd, fmt.Sprintf("resource %s is not known: nothing to delete", cmd.GetAggregateId()))
 	case current.GetDeleted():
-		return decision{outcome: outcomeNoop}
+		return decision{Outcome: aggregate.Noop}
 	case stale(current, cmd) || c.GetCollection() != collectionOf(current.GetSpec()):
-		return decision{outcome: outcomeStale}
+		return decision{Outcome: outcomeStale}
 	}
 	ch := change{cmd: cmd, next: proto.CloneOf(current)}
 	ch.next.Deleted, ch.next.DeletedAt = true, cmd.GetIssuedAt()
@@ -195,110 +181,16 @@ type change struct {
 func (c *change) record(e *fleetv1.Event) {
 	c.next.Version++
 	c.next.UpdatedAt = c.cmd.GetIssuedAt()
-	stampEvent(e, c.cmd, c.next.GetVersion(), eventID(fmt.Sprintf("%s/%s/%d", AggregateType, c.next.GetId(), c.next.GetVersion())))
-	e.State = &fleetv1.AggregateState{State: &fleetv1.AggregateState_CloudResource{CloudResource: proto.CloneOf(c.next)}}
+	aggregate.Stamp(e, AggregateType, c.cmd, c.next)
 	c.events = append(c.events, e)
 }
 
 func (c *change) decision() decision {
-	return decision{events: c.events, state: c.next, outcome: outcomeAccepted}
+	return decision{Events: c.events, State: c.next, Outcome: aggregate.Accepted}
 }
 
 // rejected is a CommandRejected event at the resource's current version;
 // the state is untouched.
 func rejected(current *fleetv1.CloudResource, cmd *fleetv1.Command, reason string) decision {
-	e := &fleetv1.Event{Payload: &fleetv1.Event_CommandRejected{
-		CommandRejected: &fleetv1.CommandRejected{Command: commandName(cmd), Reason: reason},
-	}}
-	stampEvent(e, cmd, current.GetVersion(), eventID("rejected/"+cmd.GetCommandId()))
-	if current != nil {
-		e.State = &fleetv1.AggregateState{State: &fleetv1.AggregateState_CloudResource{CloudResource: proto.CloneOf(current)}}
-	}
-	return decision{events: []*fleetv1.Event{e}, outcome: outcomeRejected}
-}
-
-func stampEvent(e *fleetv1.Event, cmd *fleetv1.Command, version uint64, id string) {
-	e.EventId = id
-	e.AggregateType = AggregateType
-	e.AggregateId = cmd.GetAggregateId()
-	e.Version = version
-	e.OccurredAt = cmd.GetIssuedAt()
-	e.TraceId = cmd.GetTraceId()
-	e.CommandId = cmd.GetCommandId()
-}
-
-// eventNamespace is the UUIDv5 namespace of event ids, shared with the
-// other aggregates: UUIDv5(URL namespace, "urn:fleetstream:event").
-var eventNamespace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:fleetstream:event"))
-
-// eventID is UUIDv5 of name: "cloud_resource/<id>/<version>" for the
-// resource's events, "rejected/<command id>" for rejections.
-func eventID(name string) string {
-	return uuid.NewSHA1(eventNamespace, []byte(name)).String()
-}
-
-// Reasons a command record is dead-lettered; they label the dead-letter
-// metric.
-const (
-	reasonNotProtobuf     = "not_protobuf"
-	reasonInvalidEnvelope = "invalid_envelope"
-)
-
-// deadLetter is a record that cannot be processed as a command at all.
-type deadLetter struct {
-	reason string
-	err    error
-}
-
-func (d *deadLetter) Error() string { return d.err.Error() }
-func (d *deadLetter) Unwrap() error { return d.err }
-
-// parseCommand decodes and validates one input record keyed by key.
-// Commands that decode but break a business rule are not dead letters:
-// decide rejects them with an event.
-func parseCommand(key string, value []byte) (*fleetv1.Command, error) {
-	c := new(fleetv1.Command)
-	if err := proto.Unmarshal(value, c); err != nil {
-		return nil, &deadLetter{reasonNotProtobuf, fmt.Errorf("value is not a fleetstream.v1.Command: %w", err)}
-	}
-	var problem string
-	switch {
-	case c.GetAggregateId() != key:
-		// The table is keyed by record key and events by aggregate id.
-		problem = fmt.Sprintf("record key %q differs from aggregate_id %q: key commands by resource key", key, c.GetAggregateId())
-	case key == "":
-		problem = "command has no aggregate_id"
-	case c.GetCommandId() == "":
-		problem = "command has no command_id"
-	case c.GetIssuedAt() == nil:
-		problem = "command has no issued_at"
-	case c.GetBody() == nil:
-		// Also what a command type newer than this processor looks like:
-		// dead-lettered, it can be replayed after an upgrade.
-		problem = "command has no body this processor knows"
-	}
-	if problem != "" {
-		return nil, &deadLetter{reasonInvalidEnvelope, errors.New(problem)}
-	}
-	return c, nil
-}
-
-// commandName is the name of c's body message, e.g. "DiscoverResource".
-func commandName(c *fleetv1.Command) string {
-	m := c.ProtoReflect()
-	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("body"))
-	if fd == nil {
-		return "none"
-	}
-	return string(fd.Message().Name())
-}
-
-// eventName is the name of e's payload message, e.g. "ResourceDeleted".
-func eventName(e *fleetv1.Event) string {
-	m := e.ProtoReflect()
-	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("payload"))
-	if fd == nil {
-		return "none"
-	}
-	return string(fd.Message().Name())
+	return aggregate.Reject(AggregateType, current, cmd, reason)
 }

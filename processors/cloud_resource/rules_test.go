@@ -10,6 +10,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fleetstream/fleetstream/processors/internal/aggregate"
+	"github.com/fleetstream/fleetstream/processors/internal/aggregate/aggregatetest"
 	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
 )
 
@@ -66,7 +68,7 @@ func deleted() *fleetv1.CloudResource {
 
 func TestDiscoverNewResource(t *testing.T) {
 	d := decide(nil, discoverCmd("c1", t0, sampleSpec()))
-	if d.outcome != outcomeAccepted || len(d.events) != 1 || !proto.Equal(d.state, discovered()) {
+	if d.Outcome != aggregate.Accepted || len(d.Events) != 1 || !proto.Equal(d.State, discovered()) {
 		t.Fatalf("decision %+v", d)
 	}
 	want := &fleetv1.Event{
@@ -80,8 +82,8 @@ func TestDiscoverNewResource(t *testing.T) {
 		Payload:       &fleetv1.Event_ResourceDiscovered{ResourceDiscovered: &fleetv1.ResourceDiscovered{Spec: sampleSpec()}},
 		State:         &fleetv1.AggregateState{State: &fleetv1.AggregateState_CloudResource{CloudResource: discovered()}},
 	}
-	if !proto.Equal(d.events[0], want) {
-		t.Fatalf("event\n%v\nwant\n%v", d.events[0], want)
+	if !proto.Equal(d.Events[0], want) {
+		t.Fatalf("event\n%v\nwant\n%v", d.Events[0], want)
 	}
 }
 
@@ -101,56 +103,56 @@ func TestDecide(t *testing.T) {
 		name    string
 		current *fleetv1.CloudResource
 		cmd     *fleetv1.Command
-		outcome outcome
+		outcome aggregate.Outcome
 		events  []string
 		version uint64
 		check   func(t *testing.T, d decision)
 	}{
-		{name: "discover again, same spec", current: discovered(), cmd: discoverCmd("c2", t1, sampleSpec()), outcome: outcomeNoop},
+		{name: "discover again, same spec", current: discovered(), cmd: discoverCmd("c2", t1, sampleSpec()), outcome: aggregate.Noop},
 		{
 			name: "discover with changes", current: discovered(), cmd: discoverCmd("c2", t1, retagged),
-			outcome: outcomeAccepted, events: []string{"ResourceChanged"}, version: 2,
+			outcome: aggregate.Accepted, events: []string{"ResourceChanged"}, version: 2,
 			check: func(t *testing.T, d decision) {
-				c := d.events[0].GetResourceChanged()
+				c := d.Events[0].GetResourceChanged()
 				if !slices.Equal(c.ChangedFields, []string{"tags", "attributes"}) ||
 					!slices.Equal(c.ChangedTags, []string{"env", "owner", "team"}) ||
 					!slices.Equal(c.ChangedAttributes, []string{"lifecycle", "state"}) || !proto.Equal(c.Spec, retagged) {
 					t.Errorf("ResourceChanged %v", c)
 				}
-				if !proto.Equal(d.state.Spec, retagged) || !d.state.UpdatedAt.AsTime().Equal(t1) || !d.state.DiscoveredAt.AsTime().Equal(t0) {
-					t.Errorf("state %v", d.state)
+				if !proto.Equal(d.State.Spec, retagged) || !d.State.UpdatedAt.AsTime().Equal(t1) || !d.State.DiscoveredAt.AsTime().Equal(t0) {
+					t.Errorf("state %v", d.State)
 				}
 			},
 		},
 		{
 			name: "delete", current: discovered(), cmd: deleteCmd("c2", t1, collection),
-			outcome: outcomeAccepted, events: []string{"ResourceDeleted"}, version: 2,
+			outcome: aggregate.Accepted, events: []string{"ResourceDeleted"}, version: 2,
 			check: func(t *testing.T, d decision) {
-				if !proto.Equal(d.state, deleted()) {
-					t.Errorf("state\n%v\nwant\n%v", d.state, deleted())
+				if !proto.Equal(d.State, deleted()) {
+					t.Errorf("state\n%v\nwant\n%v", d.State, deleted())
 				}
-				if e := d.events[0].GetResourceDeleted(); e.Collection != collection || e.CollectionId != "coll-c2" {
+				if e := d.Events[0].GetResourceDeleted(); e.Collection != collection || e.CollectionId != "coll-c2" {
 					t.Errorf("ResourceDeleted %v", e)
 				}
 			},
 		},
-		{name: "delete again", current: deleted(), cmd: deleteCmd("c3", t2, collection), outcome: outcomeNoop},
+		{name: "delete again", current: deleted(), cmd: deleteCmd("c3", t2, collection), outcome: aggregate.Noop},
 		{
 			name: "discover after delete restores", current: deleted(), cmd: discoverCmd("c3", t2, sampleSpec()),
-			outcome: outcomeAccepted, events: []string{"ResourceDiscovered"}, version: 3,
+			outcome: aggregate.Accepted, events: []string{"ResourceDiscovered"}, version: 3,
 			check: func(t *testing.T, d decision) {
-				if !d.events[0].GetResourceDiscovered().GetRestored() {
+				if !d.Events[0].GetResourceDiscovered().GetRestored() {
 					t.Error("not marked restored")
 				}
-				if d.state.Deleted || d.state.DeletedAt != nil || !d.state.DiscoveredAt.AsTime().Equal(t0) {
-					t.Errorf("state %v", d.state)
+				if d.State.Deleted || d.State.DeletedAt != nil || !d.State.DiscoveredAt.AsTime().Equal(t0) {
+					t.Errorf("state %v", d.State)
 				}
 			},
 		},
 		{
-			name: "delete unknown", cmd: deleteCmd("c9", t1, collection), outcome: outcomeRejected, events: []string{"CommandRejected"},
+			name: "delete unknown", cmd: deleteCmd("c9", t1, collection), outcome: aggregate.Rejected, events: []string{"CommandRejected"},
 			check: func(t *testing.T, d decision) {
-				if r := d.events[0].GetCommandRejected(); r.Command != "DeleteResource" || !strings.Contains(r.Reason, "not known") {
+				if r := d.Events[0].GetCommandRejected(); r.Command != "DeleteResource" || !strings.Contains(r.Reason, "not known") {
 					t.Errorf("rejection %v", r)
 				}
 			},
@@ -160,29 +162,29 @@ func TestDecide(t *testing.T) {
 		{name: "discover older than the last change", current: deleted(), cmd: discoverCmd("c3", t0, sampleSpec()), outcome: outcomeStale},
 		{
 			name: "discover moved to another region", current: discovered(), cmd: discoverCmd("c2", t1, moved),
-			outcome: outcomeAccepted, events: []string{"ResourceChanged"}, version: 2,
+			outcome: aggregate.Accepted, events: []string{"ResourceChanged"}, version: 2,
 			check: func(t *testing.T, d decision) {
-				if got := d.events[0].GetResourceChanged().ChangedFields; !slices.Equal(got, []string{"region"}) {
+				if got := d.Events[0].GetResourceChanged().ChangedFields; !slices.Equal(got, []string{"region"}) {
 					t.Errorf("changed %v", got)
 				}
 			},
 		},
 		{
 			name: "spec of another resource", current: discovered(), cmd: discoverCmd("c2", t1, otherKey),
-			outcome: outcomeRejected, events: []string{"CommandRejected"}, version: 1,
+			outcome: aggregate.Rejected, events: []string{"CommandRejected"}, version: 1,
 			check: func(t *testing.T, d decision) {
-				if r := d.events[0].GetCommandRejected().Reason; !strings.Contains(r, "aws:111:i-2") {
+				if r := d.Events[0].GetCommandRejected().Reason; !strings.Contains(r, "aws:111:i-2") {
 					t.Errorf("reason %q", r)
 				}
-				if !proto.Equal(d.events[0].State.GetCloudResource(), discovered()) {
-					t.Errorf("rejection state %v", d.events[0].State)
+				if !proto.Equal(d.Events[0].State.GetCloudResource(), discovered()) {
+					t.Errorf("rejection state %v", d.Events[0].State)
 				}
 			},
 		},
-		{name: "spec without kind", cmd: discoverCmd("c1", t0, noKind), outcome: outcomeRejected, events: []string{"CommandRejected"}},
-		{name: "no spec", cmd: discoverCmd("c1", t0, nil), outcome: outcomeRejected, events: []string{"CommandRejected"}},
+		{name: "spec without kind", cmd: discoverCmd("c1", t0, noKind), outcome: aggregate.Rejected, events: []string{"CommandRejected"}},
+		{name: "no spec", cmd: discoverCmd("c1", t0, nil), outcome: aggregate.Rejected, events: []string{"CommandRejected"}},
 		{
-			name: "a host command", current: discovered(), outcome: outcomeRejected, events: []string{"CommandRejected"}, version: 1,
+			name: "a host command", current: discovered(), outcome: aggregate.Rejected, events: []string{"CommandRejected"}, version: 1,
 			cmd: func() *fleetv1.Command {
 				c := command("c2", t1)
 				c.Body = &fleetv1.Command_UpdateHeartbeat{UpdateHeartbeat: &fleetv1.UpdateHeartbeat{At: ts(t1)}}
@@ -192,53 +194,10 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := proto.CloneOf(tt.current)
-			d := decide(tt.current, tt.cmd)
-			if !proto.Equal(tt.current, before) {
-				t.Fatal("decide modified the current state")
-			}
-			if d.outcome != tt.outcome {
-				t.Errorf("outcome %s, want %s", d.outcome, tt.outcome)
-			}
-			var names []string
-			for _, e := range d.events {
-				names = append(names, eventName(e))
-				if e.Version != tt.version || e.AggregateId != resourceID || e.CommandId != tt.cmd.CommandId {
-					t.Errorf("%s envelope %v, want version %d", eventName(e), e, tt.version)
-				}
-			}
-			if !slices.Equal(names, tt.events) {
-				t.Errorf("events %v, want %v", names, tt.events)
-			}
-			if (d.state != nil) != (tt.outcome == outcomeAccepted) {
-				t.Errorf("state written: %v", d.state)
-			}
+			d := aggregatetest.Decide(t, decide, tt.current, tt.cmd, aggregatetest.Want{Outcome: tt.outcome, Events: tt.events, Version: tt.version})
 			if tt.check != nil {
 				tt.check(t, d)
 			}
 		})
-	}
-}
-
-func TestParseCommand(t *testing.T) {
-	valid := deleteCmd("c1", t0, collection)
-	raw, _ := proto.Marshal(valid)
-	if c, err := parseCommand(resourceID, raw); err != nil || !proto.Equal(c, valid) {
-		t.Fatalf("valid: %v, %v", c, err)
-	}
-	for name, tc := range map[string]struct {
-		key    string
-		value  []byte
-		reason string
-	}{
-		"not protobuf":  {resourceID, []byte("{}x"), reasonNotProtobuf},
-		"tombstone":     {resourceID, nil, reasonInvalidEnvelope},
-		"key differs":   {"aws:111:i-2", raw, reasonInvalidEnvelope},
-		"no command id": {resourceID, func() []byte { c := proto.CloneOf(valid); c.CommandId = ""; b, _ := proto.Marshal(c); return b }(), reasonInvalidEnvelope},
-	} {
-		_, err := parseCommand(tc.key, tc.value)
-		if dl, ok := err.(*deadLetter); !ok || dl.reason != tc.reason {
-			t.Errorf("%s: %v, want a %s dead letter", name, err, tc.reason)
-		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 // discovered, tombstones included, kept current by following the table's
 // changelog. Run it, then read through a Reader.
 func NewView(brokers []string, topics kafka.Topics, opts ...goka.ViewOption) (*goka.View, error) {
-	return goka.NewView(brokers, goka.GroupTable(Group(topics)), kafka.ProtoCodec[fleetv1.CloudResource, *fleetv1.CloudResource]{}, opts...)
+	return resources.NewView(brokers, topics, opts...)
 }
 
 // Reader reads single resources from a view of the resource table.

@@ -1,17 +1,16 @@
 package host
 
 import (
-	"context"
-	"log/slog"
 	"testing"
 
 	"github.com/lovoo/goka"
-	"github.com/lovoo/goka/tester"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fleetstream/fleetstream/internal/kafka"
+	"github.com/fleetstream/fleetstream/processors/internal/aggregate"
+	"github.com/fleetstream/fleetstream/processors/internal/aggregate/aggregatetest"
 	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
 )
 
@@ -19,63 +18,16 @@ var topics = kafka.DefaultTopics()
 
 var hostTable = goka.GroupTable(goka.Group(topics.Group(kafka.HostGroup)))
 
-type harness struct {
-	tt     *tester.Tester
-	m      *Metrics
-	events *tester.QueueTracker
-	dlq    *tester.QueueTracker
-}
+type harness = aggregatetest.Harness[*Metrics]
 
 // run starts the processor exactly as production builds it, on goka's tester.
 func run(t *testing.T) *harness {
-	t.Helper()
-	tt := tester.New(t)
-	m := NewMetrics(prometheus.NewRegistry())
-	proc, err := NewProcessor(nil, topics, m, slog.New(slog.DiscardHandler), goka.WithTester(tt))
-	if err != nil {
-		t.Fatal(err)
-	}
-	goRun(t, proc.Run)
-	return &harness{tt: tt, m: m, events: tt.NewQueueTracker(topics.Events), dlq: tt.NewQueueTracker(topics.DLQ)}
+	return aggregatetest.Run(t, topics, topics.HostCommands, NewProcessor, NewMetrics(prometheus.NewRegistry()))
 }
 
-// goRun runs a goka processor or view until the test ends.
-func goRun(t *testing.T, run func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("stopped with %v", err)
-		}
-	})
-}
-
-func (h *harness) send(t *testing.T, c *fleetv1.Command) {
-	t.Helper()
-	b, err := proto.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.tt.Consume(topics.HostCommands, c.AggregateId, b)
-}
-
-// drain returns the events emitted since the last call.
-func (h *harness) drain() []*fleetv1.Event {
-	var out []*fleetv1.Event
-	for {
-		_, value, ok := h.events.Next()
-		if !ok {
-			return out
-		}
-		out = append(out, value.(*fleetv1.Event))
-	}
-}
-
-func (h *harness) host(t *testing.T, id string) *fleetv1.Host {
-	t.Helper()
-	v, _ := h.tt.TableValue(hostTable, id).(*fleetv1.Host)
+// tableHost is the host with id in h's table.
+func tableHost(h *harness, id string) *fleetv1.Host {
+	v, _ := h.Tester.TableValue(hostTable, id).(*fleetv1.Host)
 	return v
 }
 
@@ -91,8 +43,8 @@ func counter(t *testing.T, c prometheus.Counter) float64 {
 func TestHostLifecycle(t *testing.T) {
 	h := run(t)
 
-	h.send(t, register("c1", t0, sampleDetails()))
-	headers, key, value, ok := h.events.NextWithHeaders()
+	h.Send(t, register("c1", t0, sampleDetails()))
+	headers, key, value, ok := h.Events.NextWithHeaders()
 	if !ok {
 		t.Fatal("no event for RegisterHost")
 	}
@@ -103,17 +55,17 @@ func TestHostLifecycle(t *testing.T) {
 	if string(headers[kafka.HeaderSchema]) != "fleetstream.v1.Event" || string(headers[kafka.HeaderTraceID]) != "trace-c1" {
 		t.Errorf("headers %v", headers)
 	}
-	if !proto.Equal(h.host(t, hostID), registered()) {
-		t.Fatalf("table value %v", h.host(t, hostID))
+	if !proto.Equal(tableHost(h, hostID), registered()) {
+		t.Fatalf("table value %v", tableHost(h, hostID))
 	}
 
-	h.send(t, register("c2", t1, sampleDetails()))
-	if evs := h.drain(); len(evs) != 0 {
+	h.Send(t, register("c2", t1, sampleDetails()))
+	if evs := h.Drain(t); len(evs) != 0 {
 		t.Fatalf("duplicate register emitted %v", evs)
 	}
 
-	h.send(t, update("c3", t1, &fleetv1.HostDetails{CpuCount: 8}, "cpu_count"))
-	evs := h.drain()
+	h.Send(t, update("c3", t1, &fleetv1.HostDetails{CpuCount: 8}, "cpu_count"))
+	evs := h.Drain(t)
 	if len(evs) != 1 || evs[0].Version != 2 || evs[0].GetHostDetailsUpdated() == nil {
 		t.Fatalf("update emitted %v", evs)
 	}
@@ -121,37 +73,37 @@ func TestHostLifecycle(t *testing.T) {
 		t.Fatalf("HostDetailsUpdated %v", u)
 	}
 
-	h.send(t, heartbeatAt("c4", t1))
-	evs = h.drain()
+	h.Send(t, heartbeatAt("c4", t1))
+	evs = h.Drain(t)
 	if len(evs) != 1 || evs[0].Version != 3 || !evs[0].GetHeartbeatSucceeded().GetAt().AsTime().Equal(t1) {
 		t.Fatalf("first heartbeat emitted %v", evs)
 	}
-	h.send(t, heartbeatAt("c5", t2))
-	if evs := h.drain(); len(evs) != 0 {
+	h.Send(t, heartbeatAt("c5", t2))
+	if evs := h.Drain(t); len(evs) != 0 {
 		t.Fatalf("second heartbeat emitted %v", evs)
 	}
-	stored := h.host(t, hostID)
+	stored := tableHost(h, hostID)
 	if !stored.LastHeartbeatAt.AsTime().Equal(t2) || stored.Version != 3 || stored.Heartbeat != HealthPassing || stored.Health != HealthPassing {
 		t.Fatalf("table after the second heartbeat: %v", stored)
 	}
 
-	for outcome, want := range map[outcome]float64{outcomeAccepted: 1, outcomeNoop: 1} {
-		if got := counter(t, h.m.commands.WithLabelValues("RegisterHost", string(outcome))); got != want {
+	for outcome, want := range map[aggregate.Outcome]float64{aggregate.Accepted: 1, aggregate.Noop: 1} {
+		if got := counter(t, h.Metrics.Commands.WithLabelValues("RegisterHost", string(outcome))); got != want {
 			t.Errorf("RegisterHost %s counted %v, want %v", outcome, got, want)
 		}
 	}
-	if got := counter(t, h.m.commands.WithLabelValues("UpdateHeartbeat", string(outcomeAccepted))); got != 2 {
+	if got := counter(t, h.Metrics.Commands.WithLabelValues("UpdateHeartbeat", string(aggregate.Accepted))); got != 2 {
 		t.Errorf("accepted heartbeats counted %v, want 2", got)
 	}
-	if got := counter(t, h.m.events.WithLabelValues("HeartbeatSucceeded")); got != 1 {
+	if got := counter(t, h.Metrics.Events.WithLabelValues("HeartbeatSucceeded")); got != 1 {
 		t.Errorf("HeartbeatSucceeded counted %v, want 1", got)
 	}
 }
 
 func TestUnknownHostIsRejected(t *testing.T) {
 	h := run(t)
-	h.send(t, update("c1", t0, &fleetv1.HostDetails{CpuCount: 8}, "cpu_count"))
-	evs := h.drain()
+	h.Send(t, update("c1", t0, &fleetv1.HostDetails{CpuCount: 8}, "cpu_count"))
+	evs := h.Drain(t)
 	if len(evs) != 1 {
 		t.Fatalf("events %v", evs)
 	}
@@ -159,10 +111,10 @@ func TestUnknownHostIsRejected(t *testing.T) {
 	if !proto.Equal(evs[0].GetCommandRejected(), want) || evs[0].Version != 0 || evs[0].CommandId != "c1" {
 		t.Fatalf("event %v, want %v", evs[0], want)
 	}
-	if v := h.tt.TableValue(hostTable, hostID); v != nil {
+	if v := h.Tester.TableValue(hostTable, hostID); v != nil {
 		t.Fatalf("a rejection wrote the table: %v", v)
 	}
-	if got := counter(t, h.m.commands.WithLabelValues("UpdateHostDetails", string(outcomeRejected))); got != 1 {
+	if got := counter(t, h.Metrics.Commands.WithLabelValues("UpdateHostDetails", string(aggregate.Rejected))); got != 1 {
 		t.Errorf("rejections counted %v", got)
 	}
 }
@@ -179,11 +131,11 @@ func TestReprocessingEmitsIdenticalEvents(t *testing.T) {
 	emitted := func() [][]byte {
 		h := run(t)
 		for _, c := range commands {
-			h.send(t, c)
+			h.Send(t, c)
 		}
 		var out [][]byte
 		for {
-			_, raw, ok := h.events.NextRaw()
+			_, raw, ok := h.Events.NextRaw()
 			if !ok {
 				return out
 			}
@@ -203,37 +155,37 @@ func TestReprocessingEmitsIdenticalEvents(t *testing.T) {
 
 func TestBadCommandsAreDeadLettered(t *testing.T) {
 	h := run(t)
-	h.tt.Consume(topics.HostCommands, hostID, []byte("not a command"))
-	headers, key, value, ok := h.dlq.NextRawWithHeaders()
+	h.Tester.Consume(topics.HostCommands, hostID, []byte("not a command"))
+	headers, key, value, ok := h.DLQ.NextRawWithHeaders()
 	if !ok || key != hostID || string(value) != "not a command" {
 		t.Fatalf("dead letter %q=%q (%v)", key, value, ok)
 	}
 	if string(headers[kafka.HeaderDLQStage]) != "host" || len(headers[kafka.HeaderDLQReason]) == 0 {
 		t.Errorf("headers %v", headers)
 	}
-	if evs := h.drain(); len(evs) != 0 {
+	if evs := h.Drain(t); len(evs) != 0 {
 		t.Errorf("events %v", evs)
 	}
-	if got := counter(t, h.m.deadLetters.WithLabelValues(reasonNotProtobuf)); got != 1 {
+	if got := counter(t, h.Metrics.DeadLetters.WithLabelValues("not_protobuf")); got != 1 {
 		t.Errorf("dead letters counted %v", got)
 	}
 	// Still running.
-	h.send(t, register("c1", t0, sampleDetails()))
-	if evs := h.drain(); len(evs) != 1 {
+	h.Send(t, register("c1", t0, sampleDetails()))
+	if evs := h.Drain(t); len(evs) != 1 {
 		t.Fatalf("after a bad record: %v", evs)
 	}
 }
 
 func TestReader(t *testing.T) {
 	h := run(t)
-	view, err := NewView(nil, topics, goka.WithViewTester(h.tt))
+	view, err := NewView(nil, topics, goka.WithViewTester(h.Tester))
 	if err != nil {
 		t.Fatal(err)
 	}
-	goRun(t, view.Run)
+	aggregatetest.GoRun(t, view.Run)
 	r := NewReader(view)
 
-	h.send(t, register("c1", t0, sampleDetails()))
+	h.Send(t, register("c1", t0, sampleDetails()))
 	got, err := r.Get(hostID)
 	if err != nil || !proto.Equal(got, registered()) {
 		t.Fatalf("Get(%s) = %v, %v", hostID, got, err)

@@ -9,6 +9,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fleetstream/fleetstream/processors/internal/aggregate"
+	"github.com/fleetstream/fleetstream/processors/internal/aggregate/aggregatetest"
 	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
 )
 
@@ -75,11 +77,11 @@ func beating() *fleetv1.Host {
 
 func TestRegisterUnknownHost(t *testing.T) {
 	d := decide(nil, register("c1", t0, sampleDetails()))
-	if d.outcome != outcomeAccepted || len(d.events) != 1 {
+	if d.Outcome != aggregate.Accepted || len(d.Events) != 1 {
 		t.Fatalf("decision %+v", d)
 	}
-	if !proto.Equal(d.state, registered()) {
-		t.Fatalf("state\n%v\nwant\n%v", d.state, registered())
+	if !proto.Equal(d.State, registered()) {
+		t.Fatalf("state\n%v\nwant\n%v", d.State, registered())
 	}
 	want := &fleetv1.Event{
 		EventId:       "6cee7fe3-4d51-5d52-bd8f-795c0121f750", // UUIDv5(UUIDv5(URL, "urn:fleetstream:event"), "host/h1/1")
@@ -92,8 +94,8 @@ func TestRegisterUnknownHost(t *testing.T) {
 		Payload:       &fleetv1.Event_HostRegistered{HostRegistered: &fleetv1.HostRegistered{Details: sampleDetails()}},
 		State:         &fleetv1.AggregateState{State: &fleetv1.AggregateState_Host{Host: registered()}},
 	}
-	if !proto.Equal(d.events[0], want) {
-		t.Fatalf("event\n%v\nwant\n%v", d.events[0], want)
+	if !proto.Equal(d.Events[0], want) {
+		t.Fatalf("event\n%v\nwant\n%v", d.Events[0], want)
 	}
 }
 
@@ -104,20 +106,20 @@ func TestDecide(t *testing.T) {
 		name    string
 		current *fleetv1.Host
 		cmd     *fleetv1.Command
-		outcome outcome
+		outcome aggregate.Outcome
 		events  []string // event payload names
 		version uint64   // version of the events
 		check   func(t *testing.T, d decision)
 	}{
 		{
 			name: "register again, same details", current: registered(),
-			cmd: register("c2", t1, sampleDetails()), outcome: outcomeNoop,
+			cmd: register("c2", t1, sampleDetails()), outcome: aggregate.Noop,
 		},
 		{
 			name: "register again, other details", current: registered(),
-			cmd: register("c2", t1, changed), outcome: outcomeAccepted, events: []string{"HostDetailsUpdated"}, version: 2,
+			cmd: register("c2", t1, changed), outcome: aggregate.Accepted, events: []string{"HostDetailsUpdated"}, version: 2,
 			check: func(t *testing.T, d decision) {
-				u := d.events[0].GetHostDetailsUpdated()
+				u := d.Events[0].GetHostDetailsUpdated()
 				if !slices.Equal(u.ChangedFields, []string{"cpu_count"}) || !proto.Equal(u.Details, changed) {
 					t.Errorf("payload %v", u)
 				}
@@ -125,106 +127,106 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "register without details", cmd: register("c1", t0, nil),
-			outcome: outcomeRejected, events: []string{"CommandRejected"},
+			outcome: aggregate.Rejected, events: []string{"CommandRejected"},
 		},
 		{
 			name: "update unknown host", cmd: update("c7", t1, &fleetv1.HostDetails{CpuCount: 4}, "cpu_count"),
-			outcome: outcomeRejected, events: []string{"CommandRejected"}, version: 0,
+			outcome: aggregate.Rejected, events: []string{"CommandRejected"}, version: 0,
 			check: func(t *testing.T, d decision) {
 				want := &fleetv1.CommandRejected{Command: "UpdateHostDetails", Reason: "host h1 is not registered"}
-				if !proto.Equal(d.events[0].GetCommandRejected(), want) {
-					t.Errorf("payload %v, want %v", d.events[0].GetCommandRejected(), want)
+				if !proto.Equal(d.Events[0].GetCommandRejected(), want) {
+					t.Errorf("payload %v, want %v", d.Events[0].GetCommandRejected(), want)
 				}
-				if d.events[0].EventId != "a3388e1f-8861-5423-b743-191f22267c19" { // UUIDv5(event namespace, "rejected/c7")
-					t.Errorf("event id %s", d.events[0].EventId)
+				if d.Events[0].EventId != "a3388e1f-8861-5423-b743-191f22267c19" { // UUIDv5(event namespace, "rejected/c7")
+					t.Errorf("event id %s", d.Events[0].EventId)
 				}
-				if d.events[0].State != nil {
-					t.Errorf("state of an unknown host: %v", d.events[0].State)
+				if d.Events[0].State != nil {
+					t.Errorf("state of an unknown host: %v", d.Events[0].State)
 				}
 			},
 		},
 		{
 			name: "update applies only listed fields that differ", current: registered(),
 			cmd:     update("c2", t1, &fleetv1.HostDetails{CpuCount: 4, Hostname: "suse", Arch: "ignored"}, "cpu_count", "hostname"),
-			outcome: outcomeAccepted, events: []string{"HostDetailsUpdated"}, version: 2,
+			outcome: aggregate.Accepted, events: []string{"HostDetailsUpdated"}, version: 2,
 			check: func(t *testing.T, d decision) {
-				u := d.events[0].GetHostDetailsUpdated()
+				u := d.Events[0].GetHostDetailsUpdated()
 				if !slices.Equal(u.ChangedFields, []string{"cpu_count"}) || !proto.Equal(u.Details, changed) {
 					t.Errorf("payload %v, want cpu_count changed and details %v", u, changed)
 				}
-				if !proto.Equal(d.state.Details, changed) || !d.state.UpdatedAt.AsTime().Equal(t1) || !d.state.RegisteredAt.AsTime().Equal(t0) {
-					t.Errorf("state %v", d.state)
+				if !proto.Equal(d.State.Details, changed) || !d.State.UpdatedAt.AsTime().Equal(t1) || !d.State.RegisteredAt.AsTime().Equal(t0) {
+					t.Errorf("state %v", d.State)
 				}
-				if !proto.Equal(d.events[0].State.GetHost(), d.state) {
-					t.Errorf("event state %v differs from the new state", d.events[0].State.GetHost())
+				if !proto.Equal(d.Events[0].State.GetHost(), d.State) {
+					t.Errorf("event state %v differs from the new state", d.Events[0].State.GetHost())
 				}
 			},
 		},
 		{
 			name: "update clears a listed field absent from details", current: registered(),
-			cmd: update("c2", t1, &fleetv1.HostDetails{}, "arch"), outcome: outcomeAccepted, events: []string{"HostDetailsUpdated"}, version: 2,
+			cmd: update("c2", t1, &fleetv1.HostDetails{}, "arch"), outcome: aggregate.Accepted, events: []string{"HostDetailsUpdated"}, version: 2,
 			check: func(t *testing.T, d decision) {
-				if d.state.Details.Arch != "" || d.state.Details.Hostname != "suse" {
-					t.Errorf("details %v", d.state.Details)
+				if d.State.Details.Arch != "" || d.State.Details.Hostname != "suse" {
+					t.Errorf("details %v", d.State.Details)
 				}
 			},
 		},
 		{
 			name: "update to current values", current: registered(),
-			cmd: update("c2", t1, sampleDetails(), "cpu_count", "ip_addresses"), outcome: outcomeNoop,
+			cmd: update("c2", t1, sampleDetails(), "cpu_count", "ip_addresses"), outcome: aggregate.Noop,
 		},
 		{
 			name: "update naming an unknown field", current: registered(),
 			cmd:     update("c2", t1, &fleetv1.HostDetails{CpuCount: 4}, "cpu_count", "cpuCount"),
-			outcome: outcomeRejected, events: []string{"CommandRejected"}, version: 1,
+			outcome: aggregate.Rejected, events: []string{"CommandRejected"}, version: 1,
 			check: func(t *testing.T, d decision) {
-				if r := d.events[0].GetCommandRejected().Reason; !strings.Contains(r, `"cpuCount"`) {
+				if r := d.Events[0].GetCommandRejected().Reason; !strings.Contains(r, `"cpuCount"`) {
 					t.Errorf("reason %q does not name the field", r)
 				}
-				if !proto.Equal(d.events[0].State.GetHost(), registered()) {
-					t.Errorf("rejection state %v", d.events[0].State)
+				if !proto.Equal(d.Events[0].State.GetHost(), registered()) {
+					t.Errorf("rejection state %v", d.Events[0].State)
 				}
 			},
 		},
 		{
 			name: "heartbeat of unknown host", cmd: heartbeatAt("c9", t1),
-			outcome: outcomeRejected, events: []string{"CommandRejected"},
+			outcome: aggregate.Rejected, events: []string{"CommandRejected"},
 		},
 		{
 			name: "first heartbeat", current: registered(), cmd: heartbeatAt("c2", t1),
-			outcome: outcomeAccepted, events: []string{"HeartbeatSucceeded"}, version: 2,
+			outcome: aggregate.Accepted, events: []string{"HeartbeatSucceeded"}, version: 2,
 			check: func(t *testing.T, d decision) {
-				if !proto.Equal(d.state, beating()) {
-					t.Errorf("state\n%v\nwant\n%v", d.state, beating())
+				if !proto.Equal(d.State, beating()) {
+					t.Errorf("state\n%v\nwant\n%v", d.State, beating())
 				}
-				if !d.events[0].GetHeartbeatSucceeded().At.AsTime().Equal(t1) {
-					t.Errorf("payload %v", d.events[0].GetHeartbeatSucceeded())
+				if !d.Events[0].GetHeartbeatSucceeded().At.AsTime().Equal(t1) {
+					t.Errorf("payload %v", d.Events[0].GetHeartbeatSucceeded())
 				}
 			},
 		},
 		{
 			name: "heartbeat of a passing host", current: beating(), cmd: heartbeatAt("c3", t2),
-			outcome: outcomeAccepted,
+			outcome: aggregate.Accepted,
 			check: func(t *testing.T, d decision) {
 				want := beating()
 				want.LastHeartbeatAt = ts(t2)
-				if !proto.Equal(d.state, want) {
-					t.Errorf("state\n%v\nwant\n%v", d.state, want)
+				if !proto.Equal(d.State, want) {
+					t.Errorf("state\n%v\nwant\n%v", d.State, want)
 				}
 			},
 		},
 		{
 			name: "heartbeat of a critical host", cmd: heartbeatAt("c3", t2),
 			current: func() *fleetv1.Host { h := beating(); h.Heartbeat, h.Health = HealthCritical, HealthCritical; return h }(),
-			outcome: outcomeAccepted, events: []string{"HeartbeatSucceeded"}, version: 3,
+			outcome: aggregate.Accepted, events: []string{"HeartbeatSucceeded"}, version: 3,
 			check: func(t *testing.T, d decision) {
-				if d.state.Heartbeat != HealthPassing || d.state.Health != HealthPassing {
-					t.Errorf("heartbeat %s, health %s", d.state.Heartbeat, d.state.Health)
+				if d.State.Heartbeat != HealthPassing || d.State.Health != HealthPassing {
+					t.Errorf("heartbeat %s, health %s", d.State.Heartbeat, d.State.Health)
 				}
 			},
 		},
-		{name: "heartbeat out of order", current: beating(), cmd: heartbeatAt("c3", t0), outcome: outcomeNoop},
-		{name: "heartbeat redelivered", current: beating(), cmd: heartbeatAt("c2", t1), outcome: outcomeNoop},
+		{name: "heartbeat out of order", current: beating(), cmd: heartbeatAt("c3", t0), outcome: aggregate.Noop},
+		{name: "heartbeat redelivered", current: beating(), cmd: heartbeatAt("c2", t1), outcome: aggregate.Noop},
 		{
 			name: "heartbeat without time", current: beating(),
 			cmd: func() *fleetv1.Command {
@@ -232,37 +234,12 @@ func TestDecide(t *testing.T) {
 				c.Body = &fleetv1.Command_UpdateHeartbeat{UpdateHeartbeat: &fleetv1.UpdateHeartbeat{}}
 				return c
 			}(),
-			outcome: outcomeRejected, events: []string{"CommandRejected"}, version: 2,
+			outcome: aggregate.Rejected, events: []string{"CommandRejected"}, version: 2,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := proto.CloneOf(tt.current)
-			d := decide(tt.current, tt.cmd)
-			if !proto.Equal(tt.current, before) {
-				t.Fatal("decide modified the current state")
-			}
-			if d.outcome != tt.outcome {
-				t.Errorf("outcome %s, want %s", d.outcome, tt.outcome)
-			}
-			var names []string
-			for _, e := range d.events {
-				names = append(names, eventName(e))
-				if e.Version != tt.version {
-					t.Errorf("%s version %d, want %d", eventName(e), e.Version, tt.version)
-				}
-				if e.AggregateId != hostID || e.CommandId != tt.cmd.CommandId || !e.OccurredAt.AsTime().Equal(tt.cmd.IssuedAt.AsTime()) {
-					t.Errorf("envelope %v", e)
-				}
-			}
-			if !slices.Equal(names, tt.events) {
-				t.Errorf("events %v, want %v", names, tt.events)
-			}
-			// State is written exactly when accepted; a rejection or no-op
-			// leaves the table alone.
-			if (d.state != nil) != (tt.outcome == outcomeAccepted) {
-				t.Errorf("state written: %v", d.state)
-			}
+			d := aggregatetest.Decide(t, decide, tt.current, tt.cmd, aggregatetest.Want{Outcome: tt.outcome, Events: tt.events, Version: tt.version})
 			if tt.check != nil {
 				tt.check(t, d)
 			}
@@ -273,10 +250,10 @@ func TestDecide(t *testing.T) {
 func TestEventIDsAreDeterministic(t *testing.T) {
 	first := decide(registered(), heartbeatAt("c2", t1))
 	again := decide(registered(), heartbeatAt("c2", t1))
-	if !proto.Equal(first.events[0], again.events[0]) {
+	if !proto.Equal(first.Events[0], again.Events[0]) {
 		t.Fatal("the same command on the same state gave different events")
 	}
-	if id := first.events[0].EventId; id != "7bf78b14-25d6-5db1-ac78-26a9044dfc69" { // "host/h1/2"
+	if id := first.Events[0].EventId; id != "7bf78b14-25d6-5db1-ac78-26a9044dfc69" { // "host/h1/2"
 		t.Errorf("event id %s", id)
 	}
 }
@@ -291,50 +268,5 @@ func TestHealthIsWorstOfSubHealths(t *testing.T) {
 		if got := health(&fleetv1.Host{Heartbeat: heartbeat}); got != want {
 			t.Errorf("heartbeat %q: health %q, want %q", heartbeat, got, want)
 		}
-	}
-}
-
-func TestParseCommand(t *testing.T) {
-	valid := heartbeatAt("c1", t0)
-	marshal := func(c *fleetv1.Command) []byte {
-		b, err := proto.Marshal(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	without := func(f func(*fleetv1.Command)) []byte {
-		c := proto.CloneOf(valid)
-		f(c)
-		return marshal(c)
-	}
-	tests := []struct {
-		name, key string
-		value     []byte
-		reason    string
-	}{
-		{"valid", hostID, marshal(valid), ""},
-		{"not protobuf", hostID, []byte(`{"command_id":"x"}`), reasonNotProtobuf},
-		{"tombstone", hostID, nil, reasonInvalidEnvelope},
-		{"key differs", "h2", marshal(valid), reasonInvalidEnvelope},
-		{"no aggregate id", "", without(func(c *fleetv1.Command) { c.AggregateId = "" }), reasonInvalidEnvelope},
-		{"no command id", hostID, without(func(c *fleetv1.Command) { c.CommandId = "" }), reasonInvalidEnvelope},
-		{"no issued_at", hostID, without(func(c *fleetv1.Command) { c.IssuedAt = nil }), reasonInvalidEnvelope},
-		{"no body", hostID, without(func(c *fleetv1.Command) { c.Body = nil }), reasonInvalidEnvelope},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := parseCommand(tt.key, tt.value)
-			if tt.reason == "" {
-				if err != nil || !proto.Equal(c, valid) {
-					t.Fatalf("got %v, %v", c, err)
-				}
-				return
-			}
-			dl, ok := err.(*deadLetter)
-			if !ok || dl.reason != tt.reason {
-				t.Fatalf("err %v, want a %s dead letter", err, tt.reason)
-			}
-		})
 	}
 }

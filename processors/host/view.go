@@ -13,7 +13,7 @@ import (
 // by following the table's changelog. Run it, then read through a Reader.
 // The table's name derives from the host group in topics' namespace.
 func NewView(brokers []string, topics kafka.Topics, opts ...goka.ViewOption) (*goka.View, error) {
-	return goka.NewView(brokers, goka.GroupTable(goka.Group(topics.Group(kafka.HostGroup))), kafka.ProtoCodec[fleetv1.Host, *fleetv1.Host]{}, opts...)
+	return hosts.NewView(brokers, topics, opts...)
 }
 
 // Reader reads single hosts from a view of the host table, for the API.

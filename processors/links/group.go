@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fleetstream/fleetstream/internal/kafka"
+	"github.com/fleetstream/fleetstream/processors/internal/aggregate"
 	"github.com/fleetstream/fleetstream/processors/internal/record"
 	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
 )
@@ -24,15 +25,9 @@ const (
 )
 
 // NewProcessor returns the links processor. Production and tests build it
-// here; tests add goka.WithTester or builders through opts, which override
-// the defaults set here (logging through logger, and nil records passed to
-// the callbacks so they are handled, not dropped).
+// here; tests add goka.WithTester or builders through opts.
 func NewProcessor(brokers []string, topics kafka.Topics, m *Metrics, logger *slog.Logger, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-	base := []goka.ProcessorOption{
-		goka.WithLogger(slog.NewLogLogger(logger.Handler(), slog.LevelInfo)),
-		goka.WithNilHandling(goka.NilProcess),
-	}
-	return goka.NewProcessor(brokers, Graph(topics, m, logger), append(base, opts...)...)
+	return record.NewProcessor(brokers, Graph(topics, m, logger), logger, opts...)
 }
 
 // Group is the goka group of the links processor in topics' namespace.
@@ -126,10 +121,10 @@ func (h *handler) apply(ctx goka.Context, input string, r result) {
 	for _, e := range r.events {
 		b, err := proto.Marshal(e)
 		if err != nil {
-			ctx.Fail(fmt.Errorf("encode %s event %s: %w", eventName(e), e.GetEventId(), err))
+			ctx.Fail(fmt.Errorf("encode %s event %s: %w", aggregate.EventName(e), e.GetEventId(), err))
 		}
 		ctx.Emit(h.events, e.GetAggregateId(), b, record.Headers(e, e.GetTraceId()))
-		h.m.events.WithLabelValues(eventName(e)).Inc()
+		h.m.events.WithLabelValues(aggregate.EventName(e)).Inc()
 	}
 	for _, s := range r.sends {
 		b, err := proto.Marshal(s.msg)

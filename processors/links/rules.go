@@ -69,11 +69,11 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	cloudresource "github.com/fleetstream/fleetstream/processors/cloud_resource"
+	"github.com/fleetstream/fleetstream/processors/internal/aggregate"
 	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
 	"github.com/fleetstream/fleetstream/schemas/payload"
 )
@@ -401,7 +401,7 @@ func (s *step) record(e *fleetv1.Event, link *fleetv1.Link) {
 	s.changed = true
 	v := s.next.GetVersion()
 	link.Version, link.UpdatedAt = v, s.at
-	e.EventId = eventID(fmt.Sprintf("%s/%s/%d", AggregateType, s.key, v))
+	e.EventId = aggregate.EventID(AggregateType, s.key, v)
 	e.AggregateType = AggregateType
 	e.AggregateId = s.key
 	e.Version = v
@@ -423,23 +423,4 @@ func compareIncoming(a, b *fleetv1.IncomingLink) int {
 
 func compareRef(a, b *fleetv1.EntityRef) int {
 	return cmp.Or(cmp.Compare(a.GetType(), b.GetType()), cmp.Compare(a.GetId(), b.GetId()), cmp.Compare(a.GetKind(), b.GetKind()))
-}
-
-// eventNamespace is the UUIDv5 namespace of event ids, shared with the
-// aggregates: UUIDv5(URL namespace, "urn:fleetstream:event").
-var eventNamespace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("urn:fleetstream:event"))
-
-// eventID is UUIDv5 of "links/<entity>/<version>".
-func eventID(name string) string {
-	return uuid.NewSHA1(eventNamespace, []byte(name)).String()
-}
-
-// eventName is the name of e's payload message, e.g. "EntityLinked".
-func eventName(e *fleetv1.Event) string {
-	m := e.ProtoReflect()
-	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("payload"))
-	if fd == nil {
-		return "none"
-	}
-	return string(fd.Message().Name())
 }

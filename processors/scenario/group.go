@@ -7,6 +7,7 @@ import (
 	"github.com/lovoo/goka/codec"
 
 	"github.com/fleetstream/fleetstream/internal/kafka"
+	"github.com/fleetstream/fleetstream/processors/internal/aggregate"
 	"github.com/fleetstream/fleetstream/processors/internal/record"
 	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
 )
@@ -15,15 +16,9 @@ import (
 const deadLetterStage = "scenario"
 
 // NewProcessor returns the scenario detection processor. Production and
-// tests build it here; tests add goka.WithTester or builders through opts,
-// which override the defaults set here (logging through logger, and nil
-// records passed to the callback so they are dead-lettered, not dropped).
+// tests build it here; tests add goka.WithTester or builders through opts.
 func NewProcessor(brokers []string, topics kafka.Topics, m *Metrics, logger *slog.Logger, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-	base := []goka.ProcessorOption{
-		goka.WithLogger(slog.NewLogLogger(logger.Handler(), slog.LevelInfo)),
-		goka.WithNilHandling(goka.NilProcess),
-	}
-	return goka.NewProcessor(brokers, Graph(topics, m, logger), append(base, opts...)...)
+	return record.NewProcessor(brokers, Graph(topics, m, logger), logger, opts...)
 }
 
 // Graph is the group graph of scenario detection: discoveries in, agent
@@ -81,7 +76,7 @@ func (h *handler) process(ctx goka.Context, msg any) {
 	}
 	for _, c := range res.commands {
 		ctx.Emit(h.commandTopic(c), c.GetAggregateId(), c, record.Headers(c, c.GetTraceId()))
-		h.m.commands.WithLabelValues(commandName(c)).Inc()
+		h.m.commands.WithLabelValues(aggregate.CommandName(c)).Inc()
 	}
 	h.m.discoveries.WithLabelValues(d.GetDiscoveryType(), string(res.outcome)).Inc()
 }

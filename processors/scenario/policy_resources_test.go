@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fleetstream/fleetstream/processors/internal/aggregate"
 	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
 	"github.com/fleetstream/fleetstream/schemas/payload"
 )
@@ -57,7 +58,7 @@ func summary(cs []*fleetv1.Command) []string {
 		case *fleetv1.Command_DeleteResource:
 			out = append(out, "Delete "+c.GetAggregateId())
 		default:
-			out = append(out, commandName(c))
+			out = append(out, aggregate.CommandName(c))
 		}
 	}
 	return out

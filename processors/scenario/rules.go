@@ -201,13 +201,3 @@ func stamp(commands []*fleetv1.Command, d *fleetv1.Discovery, o origin) {
 		c.TraceId = o.traceID
 	}
 }
-
-// commandName is the name of c's body message, e.g. "RegisterHost".
-func commandName(c *fleetv1.Command) string {
-	m := c.ProtoReflect()
-	fd := m.WhichOneof(m.Descriptor().Oneofs().ByName("body"))
-	if fd == nil {
-		return "none"
-	}
-	return string(fd.Message().Name())
-}

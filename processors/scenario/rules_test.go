@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fleetstream/fleetstream/processors/internal/aggregate"
 	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
 	"github.com/fleetstream/fleetstream/schemas/payload"
 )
@@ -111,7 +112,7 @@ func TestDetect(t *testing.T) {
 			}
 			var names []string
 			for _, c := range res.commands {
-				names = append(names, commandName(c))
+				names = append(names, aggregate.CommandName(c))
 			}
 			if len(names) != len(tt.commands) || (len(names) > 0 && names[0] != tt.commands[0]) {
 				t.Errorf("commands %v, want %v", names, tt.commands)

@@ -51,7 +51,9 @@ func (c *collector) Collect(ctx context.Context, region, kind string) ([]payload
 	if err != nil {
 		return nil, err
 	}
-	in := func(ctx context.Context, region string) (*clients, error) { return c.p.clientsFor(ctx, c.endpoint, region) }
+	in := func(ctx context.Context, region string) (*clients, error) {
+		return c.p.clientsFor(ctx, c.endpoint, region)
+	}
 	rs, err := kinds[i].collect(ctx, scope{clients: cl, cfg: c.p.cfg, in: in})
 	return rs, classify(err)
 }

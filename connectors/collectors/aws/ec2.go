@@ -143,7 +143,13 @@ func collectInstances(ctx context.Context, s scope) ([]payload.Resource, error) 
 		return nil, err
 	}
 	var rs []payload.Resource
-	pages := ec2.NewDescribeInstancesPaginator(s.ec2, &ec2.DescribeInstancesInput{MaxResults: aws.Int32(s.cfg.pageSize(ec2MinPage, ec2MaxPage))})
+	// Terminated instances stay visible for about an hour; leaving them
+	// out makes the collection report them deleted at once.
+	live := []string{"pending", "running", "shutting-down", "stopping", "stopped"}
+	pages := ec2.NewDescribeInstancesPaginator(s.ec2, &ec2.DescribeInstancesInput{
+		MaxResults: aws.Int32(s.cfg.pageSize(ec2MinPage, ec2MaxPage)),
+		Filters:    []ec2types.Filter{{Name: aws.String("instance-state-name"), Values: live}},
+	})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {

@@ -12,6 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/fleetstream/fleetstream/connectors/collectors"
 	awscollector "github.com/fleetstream/fleetstream/connectors/collectors/aws"
 	"github.com/fleetstream/fleetstream/connectors/collectors/aws/mototest"
@@ -80,20 +85,59 @@ func TestTasksThatCannotSucceedArePermanent(t *testing.T) {
 	}
 }
 
-func TestRejectedCredentialsArePermanent(t *testing.T) {
-	// moto checks credentials against its IAM users from the first call on.
-	srv := mototest.StartWith(t, mototest.Options{Env: []string{"INITIAL_NO_AUTH_ACTION_COUNT=0"}})
+func TestRejectedCredentialsAndAccessDenied(t *testing.T) {
+	// moto checks credentials and IAM policies after the first four calls,
+	// which set up a bucket and a user allowed to list buckets and
+	// describe nothing else.
+	srv := mototest.StartWith(t, mototest.Options{Env: []string{"INITIAL_NO_AUTH_ACTION_COUNT=4"}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	hs := handlersFor(t, awscollector.Config{Endpoint: srv.URL, Credentials: mototest.Credentials(), MaxAttempts: 2})
+	cfg := srv.Config("us-east-1")
+	if _, err := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }).CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("locked")}); err != nil {
+		t.Fatal(err)
+	}
+	im := iam.NewFromConfig(cfg)
+	if _, err := im.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("lister")}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := im.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("lister")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:GetCallerIdentity","s3:ListAllMyBuckets","s3:GetBucketLocation"],"Resource":"*"}]}`
+	if _, err := im.PutUserPolicy(ctx, &iam.PutUserPolicyInput{UserName: aws.String("lister"), PolicyName: aws.String("list"), PolicyDocument: aws.String(policy)}); err != nil {
+		t.Fatal(err)
+	}
+	lister := credentials.NewStaticCredentialsProvider(*key.AccessKey.AccessKeyId, *key.AccessKey.SecretAccessKey, "")
 
-	_, err := runTask(ctx, hs, "aws.collect_kind", collectors.CollectKind{Region: "us-east-1", Kind: "vpc"})
-	if !tasks.IsPermanent(err) {
-		t.Fatalf("unknown access key: error %v, want a permanent one", err)
-	}
-	if !strings.Contains(err.Error(), "InvalidClientTokenId") {
-		t.Errorf("error %v does not say why", err)
-	}
+	t.Run("unknown access key", func(t *testing.T) {
+		hs := handlersFor(t, awscollector.Config{Endpoint: srv.URL, Credentials: mototest.Credentials(), MaxAttempts: 2})
+		_, err := runTask(ctx, hs, "aws.collect_kind", collectors.CollectKind{Region: "us-east-1", Kind: "vpc"})
+		if !tasks.IsPermanent(err) || !strings.Contains(err.Error(), "InvalidClientTokenId") {
+			t.Fatalf("error %v (permanent %v), want a permanent InvalidClientTokenId", err, tasks.IsPermanent(err))
+		}
+	})
+	hs := handlersFor(t, awscollector.Config{Endpoint: srv.URL, Credentials: lister, MaxAttempts: 2})
+	t.Run("access denied", func(t *testing.T) {
+		_, err := runTask(ctx, hs, "aws.collect_kind", collectors.CollectKind{Region: "us-east-1", Kind: "vpc"})
+		if !tasks.IsPermanent(err) || !strings.Contains(err.Error(), "describe vpcs") {
+			t.Fatalf("error %v (permanent %v), want a permanent access denied on describe vpcs", err, tasks.IsPermanent(err))
+		}
+	})
+	t.Run("tags denied on one bucket", func(t *testing.T) {
+		out, err := runTask(ctx, hs, "aws.collect_kind", collectors.CollectKind{Kind: "s3_bucket"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		colls, err := out.Collections()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs := colls["aws:"+mototest.Account+":global:s3_bucket"].All
+		if len(bs) != 1 || bs[0].ID != "locked" || bs[0].Attributes["tags_error"] != "AccessDenied" {
+			t.Errorf("buckets %+v, want bucket locked with tags_error AccessDenied", bs)
+		}
+	})
 }
 
 // throttler answers the first n DescribeVpcs calls with EC2's throttling

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
 	"github.com/fleetstream/fleetstream/connectors/collectors"
 	awscollector "github.com/fleetstream/fleetstream/connectors/collectors/aws"
 	"github.com/fleetstream/fleetstream/connectors/collectors/aws/mototest"
@@ -89,6 +92,21 @@ func TestCollectAllAgainstMoto(t *testing.T) {
 	estate, err := srv.Seed(ctx, mototest.Seed{Region: region, Instances: 12, PerReservation: 1, BehindLoadBalancer: 4, Buckets: 4, BucketRegion: other})
 	if err != nil {
 		t.Fatalf("seed: %v\n%s", err, srv.Log())
+	}
+
+	// A terminated instance is gone from the collection, though EC2 still
+	// describes it for a while.
+	ec := ec2.NewFromConfig(srv.Config(region))
+	images, err := ec.DescribeImages(ctx, &ec2.DescribeImagesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := ec.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: images.Images[0].ImageId, MinCount: aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(estate.Subnets[0])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{*gone.Instances[0].InstanceId}}); err != nil {
+		t.Fatal(err)
 	}
 
 	counter := newActionCounter()
@@ -232,9 +250,15 @@ func TestCollectAllAgainstMoto(t *testing.T) {
 
 	// Network interfaces: each instance's primary one and the extra one,
 	// attached to their instances.
+	// moto keeps the terminated instance's interface, which EC2 deletes
+	// with the instance.
 	enis := byID(get(region, awscollector.KindNetworkInterface))
-	if !slices.Equal(slices.Sorted(maps.Keys(enis)), slices.Sorted(maps.Keys(estate.ENIs))) {
-		t.Errorf("network interfaces %v, want %v", slices.Sorted(maps.Keys(enis)), slices.Sorted(maps.Keys(estate.ENIs)))
+	wantENIs := slices.Collect(maps.Keys(estate.ENIs))
+	for _, n := range gone.Instances[0].NetworkInterfaces {
+		wantENIs = append(wantENIs, *n.NetworkInterfaceId)
+	}
+	if !slices.Equal(slices.Sorted(maps.Keys(enis)), slices.Sorted(slices.Values(wantENIs))) {
+		t.Errorf("network interfaces %v, want %v", slices.Sorted(maps.Keys(enis)), slices.Sorted(slices.Values(wantENIs)))
 	}
 	for id, instance := range estate.ENIs {
 		if !slices.Contains(enis[id].Links, link("attached_to", "ec2_instance", instance)) {

@@ -37,11 +37,17 @@ func collectBuckets(ctx context.Context, s scope) ([]payload.Resource, error) {
 			if err != nil {
 				return nil, err
 			}
+			a := attrs{}
 			tags, err := bucketTags(ctx, cl.s3, name)
-			if err != nil {
+			var apiErr smithy.APIError
+			if errors.As(err, &apiErr) && permanentCodes[apiErr.ErrorCode()] {
+				// A bucket policy may deny reading its tags to everyone
+				// else: report the bucket without them rather than fail
+				// the whole collection.
+				a.str("tags_error", apiErr.ErrorCode())
+			} else if err != nil {
 				return nil, err
 			}
-			a := attrs{}
 			a.str("region", region)
 			a.time("creation_date", b.CreationDate)
 			a.str("arn", "arn:aws:s3:::"+name)

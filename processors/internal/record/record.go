@@ -1,9 +1,11 @@
-// Package record holds what every goka processor does with record
-// headers: reading the trace id, writing the standard headers, and sending
-// a refused record to the dead-letter topic.
+// Package record holds what every goka processor does with records: its
+// base options (nil records delivered, goka logging through slog), reading
+// the trace id, writing the standard headers, and sending a refused record
+// to the dead-letter topic.
 package record
 
 import (
+	"log/slog"
 	"maps"
 
 	"github.com/lovoo/goka"
@@ -11,6 +13,19 @@ import (
 
 	"github.com/fleetstream/fleetstream/internal/kafka"
 )
+
+// NewProcessor returns a processor of graph. Every processor is built
+// here, in production and tests; tests add goka.WithTester or builders
+// through opts, which override the defaults set here: goka logs through
+// logger, and nil records (tombstones) are passed to the callbacks, so they
+// are handled or dead-lettered, not silently dropped.
+func NewProcessor(brokers []string, graph *goka.GroupGraph, logger *slog.Logger, opts ...goka.ProcessorOption) (*goka.Processor, error) {
+	base := []goka.ProcessorOption{
+		goka.WithLogger(slog.NewLogLogger(logger.Handler(), slog.LevelInfo)),
+		goka.WithNilHandling(goka.NilProcess),
+	}
+	return goka.NewProcessor(brokers, graph, append(base, opts...)...)
+}
 
 // TraceID is the input record's trace id, or "" when it has none.
 func TraceID(ctx goka.Context) string {
