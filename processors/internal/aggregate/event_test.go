@@ -100,7 +100,7 @@ func TestReject(t *testing.T) {
 }
 
 // Every member of AggregateState's state oneof round-trips through
-// Snapshot, so an aggregate's events carry its state once its member
+// snapshot, so an aggregate's events carry its state once its member
 // exists.
 func TestSnapshotFindsEveryMember(t *testing.T) {
 	fields := (*fleetv1.AggregateState)(nil).ProtoReflect().Descriptor().Oneofs().ByName("state").Fields()
@@ -116,11 +116,11 @@ func TestSnapshotFindsEveryMember(t *testing.T) {
 		}
 		s := snapshot(msg.New().Interface())
 		if s == nil || !s.ProtoReflect().Has(fd) {
-			t.Errorf("Snapshot of a %s sets %v, want %s", state.FullName(), s, fd.Name())
+			t.Errorf("snapshot of a %s sets %v, want %s", state.FullName(), s, fd.Name())
 		}
 	}
 	if s := snapshot((*fleetv1.Host)(nil)); s != nil {
-		t.Errorf("Snapshot of no host = %v, want nil", s)
+		t.Errorf("snapshot of no host = %v, want nil", s)
 	}
 }
 
