@@ -209,14 +209,17 @@ func BenchmarkDiscoveries(b *testing.B) {
 }
 
 // apiTimes adds up the time of API calls by action (query-protocol
-// Action, or the HTTP method and path for S3).
+// Action; S3 calls by method, on the service or on a bucket).
 type apiTimes struct {
 	mu       sync.Mutex
 	byAction map[string]time.Duration
 }
 
 func (a *apiTimes) RoundTrip(r *http.Request) (*http.Response, error) {
-	action := r.Method + " " + r.URL.Path
+	action := "S3 " + r.Method + " /"
+	if strings.Trim(r.URL.Path, "/") != "" {
+		action += "{bucket}"
+	}
 	if r.Body != nil && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -243,13 +246,13 @@ func (a *apiTimes) add(action string, d time.Duration) {
 	a.byAction[action] += d
 }
 
-// take reports and resets the times, longest first.
+// take reports and resets the times of the six slowest actions.
 func (a *apiTimes) take() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	actions := slices.SortedFunc(maps.Keys(a.byAction), func(x, y string) int { return cmp.Compare(a.byAction[y], a.byAction[x]) })
 	var parts []string
-	for _, act := range actions {
+	for _, act := range actions[:min(6, len(actions))] {
 		parts = append(parts, fmt.Sprintf("%s %v", act, a.byAction[act].Round(time.Millisecond)))
 	}
 	clear(a.byAction)

@@ -6,6 +6,9 @@ package install
 
 import (
 	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/spf13/pflag"
 
@@ -53,4 +56,11 @@ func Handlers(cfg Config, opts collectors.Options) (map[string]tasks.Handler, er
 		opts.ChunkSize = cfg.ChunkSize
 	}
 	return reg.Handlers(opts), nil
+}
+
+// Build returns the handlers with metrics registered on reg and logs to
+// log, after the flags are parsed: the shape `fleetstream collect` wires
+// handler sets with.
+func (c *Config) Build(reg prometheus.Registerer, log *slog.Logger) (map[string]tasks.Handler, error) {
+	return Handlers(*c, collectors.Options{Logger: log, Metrics: collectors.NewMetrics(reg)})
 }

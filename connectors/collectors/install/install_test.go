@@ -1,10 +1,12 @@
 package install_test
 
 import (
+	"log/slog"
 	"maps"
 	"slices"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/fleetstream/fleetstream/connectors/collectors"
@@ -21,7 +23,7 @@ func TestHandlersFromFlags(t *testing.T) {
 	if cfg.AWS.Endpoint != "http://127.0.0.1:5000" || cfg.AWS.MaxAttempts != 10 || cfg.VSphere.URL != "https://vc/sdk" || cfg.ChunkSize != 100 {
 		t.Fatalf("config from flags: %+v", cfg)
 	}
-	hs, err := install.Handlers(cfg, collectors.Options{})
+	hs, err := cfg.Build(prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
