@@ -259,7 +259,7 @@ func (s *suite) warmUp(ctx context.Context) error {
 	if err := s.fleet.RunAt(flood, floodPace); err != nil {
 		return err
 	}
-	if _, err := s.waitIdle(ctx); err != nil {
+	if err := s.waitIdle(ctx); err != nil {
 		return err
 	}
 	log.Info("fleets registered, pipeline warm", "took", time.Since(began).Round(time.Millisecond))
@@ -268,8 +268,8 @@ func (s *suite) warmUp(ctx context.Context) error {
 
 // waitIdle waits until the pipeline has handled everything so far: every
 // record ingested processed, every consumer group without lag, every event
-// in ClickHouse. It returns how long that took.
-func (s *suite) waitIdle(ctx context.Context) (time.Duration, error) {
+// in ClickHouse.
+func (s *suite) waitIdle(ctx context.Context) error {
 	began := time.Now()
 	var why error
 	for time.Since(began) < idleTimeout {
@@ -285,15 +285,15 @@ func (s *suite) waitIdle(ctx context.Context) (time.Duration, error) {
 			why = s.groupsWithoutLag(ctx)
 		}
 		if why == nil {
-			return time.Since(began), nil
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return 0, fmt.Errorf("the pipeline did not catch up within %s: %w (see the role logs in %s)", idleTimeout, why, filepath.Join(s.cfg.WorkDir, "logs"))
+	return fmt.Errorf("the pipeline did not catch up within %s: %w (see the role logs in %s)", idleTimeout, why, filepath.Join(s.cfg.WorkDir, "logs"))
 }
 
 // groupsWithoutLag is nil when every consumer group committed everything.
@@ -396,7 +396,7 @@ func (s *suite) fleetPhase(ctx context.Context, n int) (FleetResult, error) {
 	}
 	usage := s.monitor.end(mk)
 	_ = g.Wait()
-	if _, err := s.waitIdle(ctx); err != nil {
+	if err := s.waitIdle(ctx); err != nil {
 		return FleetResult{}, err
 	}
 	dt := c1.At.Sub(c0.At)
@@ -458,7 +458,7 @@ func (s *suite) floodPhase(ctx context.Context, n int) (FloodResult, error) {
 		return FloodResult{}, err
 	}
 	usage := s.monitor.end(mk)
-	if _, err := s.waitIdle(ctx); err != nil {
+	if err := s.waitIdle(ctx); err != nil {
 		return FloodResult{}, err
 	}
 	to, err := endOffsets(ctx, s.admin, s.topics.Discoveries)
@@ -511,7 +511,7 @@ func (s *suite) changesPhase(ctx context.Context, n int) (ChangesResult, error) 
 		return ChangesResult{}, err
 	}
 	usage := s.monitor.end(mk)
-	if _, err := s.waitIdle(ctx); err != nil {
+	if err := s.waitIdle(ctx); err != nil {
 		return ChangesResult{}, err
 	}
 	to, err := endOffsets(ctx, s.admin, s.topics.Discoveries)

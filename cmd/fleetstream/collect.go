@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/fleetstream/fleetstream/connectors/collectors/install"
 	"github.com/fleetstream/fleetstream/connectors/tasks"
 	"github.com/fleetstream/fleetstream/internal/system"
 )
@@ -22,13 +23,25 @@ type handlerSet struct {
 	build func(reg prometheus.Registerer, log *slog.Logger) (map[string]tasks.Handler, error)
 }
 
-// taskHandlerSets are the task types of `fleetstream collect`; collectors
-// add theirs here.
+// taskHandlerSets are the task types of `fleetstream collect` (and of the
+// worker in `fleetstream dev`): the no-op task and the collectors'
+// (aws.collect_all, vsphere.collect_kind, ...).
 func taskHandlerSets() []handlerSet {
+	cc := &install.Config{}
 	return []handlerSet{
 		{build: func(prometheus.Registerer, *slog.Logger) (map[string]tasks.Handler, error) {
 			return map[string]tasks.Handler{tasks.NoopType: tasks.Noop}, nil
 		}},
+		{flags: cc.RegisterFlags, build: cc.Build},
+	}
+}
+
+// registerSetFlags adds the flags of every set to fs.
+func registerSetFlags(fs *pflag.FlagSet, sets []handlerSet) {
+	for _, set := range sets {
+		if set.flags != nil {
+			set.flags(fs)
+		}
 	}
 }
 
@@ -84,7 +97,7 @@ the file's cron jobs. /metrics and /healthz are served on --listen.`,
 					return err
 				}
 			}
-			cfg, err := s.config(prometheus.NewRegistry())
+			cfg, err := s.config(system.NewRegistry())
 			if err != nil {
 				return err
 			}
@@ -113,10 +126,6 @@ the file's cron jobs. /metrics and /healthz are served on --listen.`,
 	fs.DurationVar(&w.ShutdownGrace, "shutdown-grace", 30*time.Second, "how long running tasks may finish at shutdown before they are left to other workers")
 	fs.StringVar(&w.ID, "worker-id", "", "name of this worker in task statuses (default host-pid)")
 	fs.StringVar(&o.schedule, "schedule", "", "scheduler configuration (YAML or JSON: jobs with name, spec, type, payload, priority); empty runs no scheduler")
-	for _, set := range sets {
-		if set.flags != nil {
-			set.flags(fs)
-		}
-	}
+	registerSetFlags(fs, sets)
 	return cmd
 }

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/sync/errgroup"
@@ -21,6 +20,7 @@ import (
 	"github.com/fleetstream/fleetstream/api"
 	"github.com/fleetstream/fleetstream/connectors/agent"
 	"github.com/fleetstream/fleetstream/connectors/agent/sim"
+	"github.com/fleetstream/fleetstream/connectors/tasks"
 	"github.com/fleetstream/fleetstream/internal/chlocal"
 	"github.com/fleetstream/fleetstream/internal/system"
 )
@@ -31,11 +31,13 @@ type devOptions struct {
 	changeRate float64
 	simEvery   time.Duration
 	noAgent    bool
+	// sets are the task types the dev worker runs, as in `collect`.
+	sets []handlerSet
 }
 
 func devCmd() *cobra.Command {
 	s := &settings{}
-	o := &devOptions{}
+	o := &devOptions{sets: taskHandlerSets()}
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the whole system in one process: embedded Kafka, local ClickHouse, every role, this machine's agent",
@@ -54,6 +56,7 @@ func devCmd() *cobra.Command {
 	fs.Float64Var(&o.changeRate, "sim-change-rate", 0.01, "fraction of simulated discoveries that change something")
 	fs.DurationVar(&o.simEvery, "sim-discovery-interval", agent.DefaultDiscoveryInterval, "period of each simulated host's discovery (heartbeats at half of it), to load the pipeline harder")
 	fs.BoolVar(&o.noAgent, "no-agent", false, "do not run the agent for this machine")
+	registerSetFlags(fs, o.sets)
 	return cmd
 }
 
@@ -85,11 +88,17 @@ func runDev(ctx context.Context, s *settings, o *devOptions, out io.Writer) erro
 		return err
 	}
 	s.apiKeys = []string{userKey.Spec()}
-	cfg, err := s.config(prometheus.NewRegistry())
+	cfg, err := s.config(system.NewRegistry())
 	if err != nil {
 		return err
 	}
 	if err := system.Prepare(ctx, cfg, true, true); err != nil {
+		return err
+	}
+	// The task worker's handlers, so tasks submitted through the API run;
+	// their metrics are on cfg.Registry, which the API serves.
+	handlers, err := buildHandlers(o.sets, cfg.Registry, log.With("role", "collect"))
+	if err != nil {
 		return err
 	}
 	lis, err := net.Listen("tcp", s.listen)
@@ -102,6 +111,9 @@ func runDev(ctx context.Context, s *settings, o *devOptions, out io.Writer) erro
 	defer cancel()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return system.Run(ctx, cfg, system.All(), lis) })
+	g.Go(func() error {
+		return system.RunCollect(ctx, cfg, system.CollectOptions{Worker: tasks.WorkerOptions{Handlers: handlers}}, nil)
+	})
 
 	var machine *agent.Agent
 	if !o.noAgent {

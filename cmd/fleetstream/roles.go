@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/fleetstream/fleetstream/internal/system"
@@ -31,7 +30,7 @@ func roleCmd(use, short string, roles system.Roles) *cobra.Command {
 			if roles.API && len(s.apiKeys) == 0 {
 				return fmt.Errorf("no API keys: pass --api-keys name:secret:read,write")
 			}
-			cfg, err := s.config(prometheus.NewRegistry())
+			cfg, err := s.config(system.NewRegistry())
 			if err != nil {
 				return err
 			}
@@ -84,7 +83,7 @@ func migrateCmd() *cobra.Command {
 			if len(s.brokers) == 0 && s.chAddr == "" {
 				return fmt.Errorf("nothing to migrate: pass --brokers and/or --clickhouse")
 			}
-			cfg, err := s.config(prometheus.NewRegistry())
+			cfg, err := s.config(system.NewRegistry())
 			if err != nil {
 				return err
 			}

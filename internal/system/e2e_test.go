@@ -35,12 +35,14 @@ func TestMain(m *testing.M) { chlocal.Main(m) }
 // pipeline is the whole system in this process: kfake, a real ClickHouse,
 // every role on one loopback listener.
 type pipeline struct {
-	base    string
-	key     string
-	brokers []string
-	topics  kafka.Topics
-	keys    ingest.AgentKeys
-	admin   *kadm.Client
+	base string
+	key  string
+	// writeKey may also submit and control tasks.
+	writeKey string
+	brokers  []string
+	topics   kafka.Topics
+	keys     ingest.AgentKeys
+	admin    *kadm.Client
 }
 
 func startPipeline(t *testing.T) *pipeline {
@@ -53,7 +55,11 @@ func startPipeline(t *testing.T) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := api.NewKeys(userKey)
+	writeKey, err := api.GenerateKey("e2e-write", api.ScopeRead, api.ScopeWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := api.NewKeys(userKey, writeKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +97,7 @@ func startPipeline(t *testing.T) *pipeline {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	p := &pipeline{base: "http://" + lis.Addr().String(), key: userKey.Secret, brokers: brokers, topics: topics, keys: cfg.AgentKeys, admin: kadm.NewClient(cl)}
+	p := &pipeline{base: "http://" + lis.Addr().String(), key: userKey.Secret, writeKey: writeKey.Secret, brokers: brokers, topics: topics, keys: cfg.AgentKeys, admin: kadm.NewClient(cl)}
 	p.eventually(t, "the API is ready", func() error {
 		code, _ := p.get(t, "/readyz")
 		if code != http.StatusOK {

@@ -16,7 +16,6 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -54,7 +53,10 @@ type Config struct {
 	// (0: the sink default).
 	SinkFlushInterval time.Duration
 	Logger            *slog.Logger
-	Registry          *prometheus.Registry
+	// Registry is the process's (NewRegistry: with the runtime
+	// collectors); roles register only their own metrics on it. Default
+	// NewRegistry().
+	Registry *prometheus.Registry
 }
 
 // Roles selects what runs.
@@ -99,9 +101,8 @@ func Prepare(ctx context.Context, cfg Config, kafkaToo, clickhouseToo bool) erro
 // /metrics). ready, when not nil, is called once the API can answer.
 func Run(ctx context.Context, cfg Config, roles Roles, lis net.Listener) error {
 	if cfg.Registry == nil {
-		cfg.Registry = prometheus.NewRegistry()
+		cfg.Registry = NewRegistry()
 	}
-	cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := kafka.UseGokaConfigWith(cfg.Kafka); err != nil {
 		return err
 	}

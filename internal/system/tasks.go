@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"golang.org/x/sync/errgroup"
 
@@ -45,13 +43,13 @@ type CollectOptions struct {
 }
 
 // RunCollect runs `fleetstream collect`: a task worker, and a scheduler
-// when jobs are configured, until ctx ends; lis serves /healthz, /readyz
-// and /metrics.
+// when jobs are configured, until ctx ends. lis, when not nil, serves
+// /healthz, /readyz and /metrics; nil serves nothing, for a process whose
+// other roles serve cfg.Registry already (dev).
 func RunCollect(ctx context.Context, cfg Config, opts CollectOptions, lis net.Listener) error {
 	if cfg.Registry == nil {
-		cfg.Registry = prometheus.NewRegistry()
+		cfg.Registry = NewRegistry()
 	}
-	cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := cfg.Kafka.Check(ctx, cfg.Brokers); err != nil {
 		return err
 	}
@@ -75,6 +73,8 @@ func RunCollect(ctx context.Context, cfg Config, opts CollectOptions, lis net.Li
 		}
 		g.Go(func() error { return sched.Run(ctx) })
 	}
-	g.Go(func() error { return servePlain(ctx, lis, cfg.Registry, nil, nil) })
+	if lis != nil {
+		g.Go(func() error { return servePlain(ctx, lis, cfg.Registry, nil, nil) })
+	}
 	return g.Wait()
 }
