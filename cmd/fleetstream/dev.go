@@ -130,7 +130,7 @@ func runDev(ctx context.Context, s *settings, o *devOptions, out io.Writer) erro
 	if o.simulate > 0 {
 		fleet, err := sim.New(sim.Config{
 			N: o.simulate, Seed: "dev", Server: base, KeyFor: cfg.AgentKeys.KeyFor,
-			ChangeRate: o.changeRate, DiscoveryInterval: o.simEvery, HeartbeatInterval: o.simEvery / 2, ReportInterval: 10 * time.Second, Logger: log.With("role", "sim"),
+			DiscoveryTypes: sim.AgentDiscoveryTypes(), ChangeRate: o.changeRate, DiscoveryInterval: o.simEvery, HeartbeatInterval: o.simEvery / 2, ReportInterval: 10 * time.Second, Logger: log.With("role", "sim"),
 		})
 		if err != nil {
 			return err
