@@ -12,6 +12,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"sigs.k8s.io/yaml"
+
+	"github.com/fleetstream/fleetstream/connectors/tasks"
 )
 
 // composeFile is the part of the Compose Specification docker-compose.yml
@@ -158,8 +160,8 @@ func TestComposeServices(t *testing.T) {
 			t.Errorf("service %s: fleetstream %s has no flag for %v", name, role, bad)
 		}
 	}
-	if fleetstream != 5 {
-		t.Errorf("%d fleetstream services, want migrate and the four roles", fleetstream)
+	if fleetstream != 6 {
+		t.Errorf("%d fleetstream services, want migrate and the five roles", fleetstream)
 	}
 }
 
@@ -217,9 +219,28 @@ func TestPrometheusScrapesEveryRole(t *testing.T) {
 			}
 		}
 	}
-	for _, role := range []string{"ingest", "process", "sink", "api"} {
+	for _, role := range roles {
+		if role == "migrate" {
+			continue
+		}
 		if !scraped[role] {
 			t.Errorf("role %s is not scraped as job fleetstream-%s on port 8080", role, role)
 		}
+	}
+}
+
+// The example schedule docker-compose.yml mounts for collect is one
+// `fleetstream collect --schedule` accepts.
+func TestComposeScheduleExample(t *testing.T) {
+	raw, err := os.ReadFile("collect/schedule.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := tasks.ParseJobs(raw)
+	if err != nil {
+		t.Fatalf("collect/schedule.example.yaml: %v", err)
+	}
+	if len(jobs) == 0 {
+		t.Error("collect/schedule.example.yaml has no jobs")
 	}
 }

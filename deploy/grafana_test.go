@@ -9,14 +9,18 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
 
 	"github.com/fleetstream/fleetstream/api"
 	"github.com/fleetstream/fleetstream/connectors/clickhouse"
+	"github.com/fleetstream/fleetstream/connectors/collectors"
 	"github.com/fleetstream/fleetstream/connectors/ingest"
+	"github.com/fleetstream/fleetstream/connectors/tasks"
+	"github.com/fleetstream/fleetstream/internal/system"
+	cloudresource "github.com/fleetstream/fleetstream/processors/cloud_resource"
 	"github.com/fleetstream/fleetstream/processors/host"
+	"github.com/fleetstream/fleetstream/processors/links"
 	"github.com/fleetstream/fleetstream/processors/scenario"
 )
 
@@ -36,15 +40,20 @@ var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
 
 // seriesNames returns every series name the roles export: their metrics
 // as their NewMetrics functions register them (histograms with _bucket,
-// _sum and _count), and the Go and process collectors system.Run adds.
+// _sum and _count), and the Go and process collectors every role's
+// registry starts with (system.NewRegistry).
 func seriesNames(t *testing.T) map[string]bool {
 	t.Helper()
 	rec := &recorder{}
 	ingest.NewMetrics(rec)
 	scenario.NewMetrics(rec)
 	host.NewMetrics(rec)
+	cloudresource.NewMetrics(rec)
+	links.NewMetrics(rec)
 	clickhouse.NewMetrics(rec)
 	api.NewMetrics(rec)
+	tasks.NewMetrics(rec)
+	collectors.NewMetrics(rec)
 	names := map[string]bool{}
 	for _, c := range rec.collectors {
 		_, observes := c.(interface{ Observe(float64) })
@@ -64,9 +73,7 @@ func seriesNames(t *testing.T) map[string]bool {
 			}
 		}
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	families, err := reg.Gather()
+	families, err := system.NewRegistry().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +199,12 @@ func TestDashboardQueriesUseRealMetrics(t *testing.T) {
 		"fleetstream_clickhouse_sink_rows_total", "fleetstream_clickhouse_sink_batches_total", "fleetstream_clickhouse_sink_lag_records",
 		"fleetstream_api_request_duration_seconds",
 		"fleetstream_scenario_dead_letters_total", "fleetstream_host_dead_letters_total", "fleetstream_clickhouse_sink_dead_letters_total",
+		"fleetstream_cloud_resource_commands_total", "fleetstream_cloud_resource_events_emitted_total", "fleetstream_cloud_resource_dead_letters_total",
+		"fleetstream_links_inputs_total", "fleetstream_links_events_emitted_total", "fleetstream_links_dead_letters_total",
+		"fleetstream_tasks_finished_total", "fleetstream_task_run_seconds", "fleetstream_task_wait_seconds",
+		"fleetstream_tasks_active", "fleetstream_tasks_buffered", "fleetstream_tasks_relayed_total",
+		"fleetstream_scheduler_fired_total", "fleetstream_scheduler_fire_errors_total",
+		"fleetstream_collector_collections_total", "fleetstream_collector_resources_total", "fleetstream_collector_collect_seconds",
 		"process_cpu_seconds_total", "process_resident_memory_bytes",
 	} {
 		if !used[m] {

@@ -21,6 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/fleetstream/fleetstream/connectors/tasks"
 )
 
 var update = flag.Bool("update", false, "rewrite kubernetes/fleetstream.yaml from the chart")
@@ -235,6 +237,9 @@ func problems(t *testing.T, objs []object) []string {
 		volumes := map[string]bool{}
 		for _, v := range pod.Spec.Volumes {
 			volumes[v.Name] = true
+			if cm := v.ConfigMap; cm != nil && configMaps[cm.Name] == nil && (cm.Optional == nil || !*cm.Optional) {
+				add(o, "volume %s names ConfigMap %s, which is not rendered", v.Name, cm.Name)
+			}
 		}
 		for _, c := range pod.Spec.Containers {
 			if len(c.Args) == 0 {
@@ -347,7 +352,7 @@ func minimal() map[string]any {
 func TestChartMinimal(t *testing.T) {
 	objs := renderAndCheck(t, minimal())
 	got := kinds(objs)
-	want := map[string]int{"Deployment": 4, "Service": 4, "ConfigMap": 5, "Secret": 1, "Job": 1, "ServiceAccount": 1}
+	want := map[string]int{"Deployment": 5, "Service": 5, "ConfigMap": 6, "Secret": 1, "Job": 1, "ServiceAccount": 1}
 	for k, n := range want {
 		if got[k] != n {
 			t.Errorf("%d %s, want %d (all: %v)", got[k], k, n, got)
@@ -361,6 +366,108 @@ func TestChartMinimal(t *testing.T) {
 			if _, ok := cm.Data["FLEETSTREAM_KAFKA_TLS"]; ok {
 				t.Error("TLS is on by default")
 			}
+		}
+	}
+}
+
+// collect runs the scheduler from the jobs of its values: a ConfigMap
+// holding a file `fleetstream collect --schedule` accepts, mounted where
+// FLEETSTREAM_SCHEDULE points; provider settings and credentials reach
+// the variables the role reads.
+func TestChartCollect(t *testing.T) {
+	v := minimal()
+	v["secrets"].(map[string]any)["vspherePassword"] = "vc-secret"
+	v["collect"] = map[string]any{
+		"schedule": map[string]any{"jobs": []any{
+			map[string]any{"name": "aws-hourly", "spec": "@hourly", "type": "aws.collect_all", "payload": map[string]any{"regions": []any{"eu-west-1"}}},
+			map[string]any{"name": "vcenter", "spec": "*/15 * * * *", "type": "vsphere.collect_all", "priority": "low"},
+		}},
+		"vsphere": map[string]any{"url": "https://vc.example.com/sdk", "username": "collector", "insecure": true},
+	}
+	objs := renderAndCheck(t, v)
+	byName := map[string]object{}
+	for _, o := range objs {
+		byName[o.kind+"/"+o.name] = o
+	}
+	dep, ok := byName["Deployment/fleetstream-collect"]
+	if !ok {
+		t.Fatal("no collect Deployment")
+	}
+	pod, _ := podOf(dep)
+	c := pod.Spec.Containers[0]
+	if c.Args[0] != "collect" {
+		t.Fatalf("collect runs %v", c.Args)
+	}
+	config := byName["ConfigMap/fleetstream-collect"].value.(*corev1.ConfigMap).Data
+	if config["FLEETSTREAM_VSPHERE_URL"] != "https://vc.example.com/sdk" || config["FLEETSTREAM_VSPHERE_INSECURE"] != "true" || config["FLEETSTREAM_LISTEN"] != ":8080" {
+		t.Errorf("collect configuration: %v", config)
+	}
+	path := config["FLEETSTREAM_SCHEDULE"]
+	mountedFrom := ""
+	for _, m := range c.VolumeMounts {
+		if strings.HasPrefix(path, m.MountPath+"/") {
+			for _, vol := range pod.Spec.Volumes {
+				if vol.Name == m.Name && vol.ConfigMap != nil {
+					mountedFrom = vol.ConfigMap.Name
+				}
+			}
+		}
+	}
+	sched, ok := byName["ConfigMap/"+mountedFrom]
+	if !ok {
+		t.Fatalf("FLEETSTREAM_SCHEDULE=%q is not a file of a mounted ConfigMap (mounts %v)", path, c.VolumeMounts)
+	}
+	file, ok := sched.value.(*corev1.ConfigMap).Data[filepath.Base(path)]
+	if !ok {
+		t.Fatalf("ConfigMap %s has no key %s", mountedFrom, filepath.Base(path))
+	}
+	jobs, err := tasks.ParseJobs([]byte(file))
+	if err != nil {
+		t.Fatalf("the rendered schedule is refused: %v\n%s", err, file)
+	}
+	if len(jobs) != 2 || jobs[0].Name != "aws-hourly" || jobs[1].Priority != "low" {
+		t.Errorf("schedule jobs: %+v", jobs)
+	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			env[e.Name] = e.ValueFrom.SecretKeyRef.Key
+		}
+	}
+	if env["FLEETSTREAM_VSPHERE_PASSWORD"] != "vsphere-password" || env["AWS_ACCESS_KEY_ID"] != "aws-access-key-id" || env["AWS_SECRET_ACCESS_KEY"] != "aws-secret-access-key" {
+		t.Errorf("collect's secret variables: %v", env)
+	}
+	if _, ok := byName["Secret/fleetstream"].value.(*corev1.Secret).Data["vsphere-password"]; !ok {
+		t.Error("the vCenter password is not in the Secret")
+	}
+
+	// A ConfigMap of one's own is mounted instead; the check notices it is
+	// not part of the release.
+	v["collect"].(map[string]any)["schedule"] = map[string]any{"existingConfigMap": "my-schedule"}
+	rendered, err := render(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err = decodeRendered(rendered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range problems(t, objs) {
+		found = found || strings.Contains(p, "names ConfigMap my-schedule, which is not rendered")
+	}
+	if !found {
+		t.Error("collect does not mount collect.schedule.existingConfigMap, or the check misses an absent ConfigMap")
+	}
+
+	// Without jobs there is no scheduler: no file, no variable, no volume.
+	objs = renderAndCheck(t, minimal())
+	for _, o := range objs {
+		if o.name == "fleetstream-collect-schedule" {
+			t.Error("a schedule ConfigMap without jobs")
+		}
+		if cm, ok := o.value.(*corev1.ConfigMap); ok && cm.Data["FLEETSTREAM_SCHEDULE"] != "" {
+			t.Errorf("%s sets FLEETSTREAM_SCHEDULE without jobs", o.name)
 		}
 	}
 }

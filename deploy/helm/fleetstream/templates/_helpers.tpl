@@ -42,6 +42,14 @@ app.kubernetes.io/component: {{ .role }}
 {{- end }}
 {{- end }}
 
+{{/* The ConfigMap of collect's --schedule file, empty without jobs. */}}
+{{- define "fleetstream.scheduleConfigMap" -}}
+{{- $s := .Values.collect.schedule -}}
+{{- if $s.existingConfigMap }}{{ $s.existingConfigMap }}
+{{- else if $s.jobs }}{{ include "fleetstream.fullname" . }}-collect-schedule
+{{- end }}
+{{- end }}
+
 {{/* Roles that talk to ClickHouse. */}}
 {{- define "fleetstream.usesClickHouse" -}}
 {{- if has .role (list "sink" "api" "migrate") }}true{{ end }}
@@ -69,6 +77,33 @@ FLEETSTREAM_LISTEN: ":8080"
 {{- end }}
 {{- if and (eq .role "process") $v.process.stateVolume.enabled }}
 FLEETSTREAM_STATE_DIR: /var/lib/fleetstream
+{{- end }}
+{{- if eq .role "collect" }}
+{{- $c := $v.collect }}
+FLEETSTREAM_CONCURRENCY: {{ $c.concurrency | int64 | quote }}
+FLEETSTREAM_PRIORITY: {{ $c.priority | quote }}
+{{- if include "fleetstream.scheduleConfigMap" .root }}
+FLEETSTREAM_SCHEDULE: /etc/fleetstream/schedule/schedule.yaml
+{{- end }}
+{{- with $c.aws.endpoint }}
+FLEETSTREAM_AWS_ENDPOINT: {{ . | quote }}
+{{- end }}
+{{- with $c.aws.allowedEndpoints }}
+FLEETSTREAM_AWS_ALLOWED_ENDPOINTS: {{ . | join "," | quote }}
+{{- end }}
+FLEETSTREAM_AWS_HOME_REGION: {{ $c.aws.homeRegion | quote }}
+{{- with $c.vsphere.url }}
+FLEETSTREAM_VSPHERE_URL: {{ . | quote }}
+{{- end }}
+{{- with $c.vsphere.username }}
+FLEETSTREAM_VSPHERE_USERNAME: {{ . | quote }}
+{{- end }}
+{{- if $c.vsphere.insecure }}
+FLEETSTREAM_VSPHERE_INSECURE: "true"
+{{- end }}
+{{- with $c.vsphere.allowedEndpoints }}
+FLEETSTREAM_VSPHERE_ALLOWED_ENDPOINTS: {{ . | join "," | quote }}
+{{- end }}
 {{- end }}
 {{- if eq .role "ingest" }}
 FLEETSTREAM_MAX_BODY_BYTES: {{ $v.ingest.maxBodyBytes | int64 | quote }}
@@ -128,6 +163,18 @@ FLEETSTREAM_{{ .name }}_TLS_INSECURE_SKIP_VERIFY: "true"
   valueFrom:
     secretKeyRef: {name: {{ $secret }}, key: api-keys}
 {{- end }}
+{{- if eq .role "collect" }}
+{{- /* Read by the AWS SDK's default chain; absent keys leave it to a pod identity. */}}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: aws-access-key-id, optional: true}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: aws-secret-access-key, optional: true}
+- name: FLEETSTREAM_VSPHERE_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: vsphere-password, optional: true}
+{{- end }}
 {{- end }}
 
 {{/* Volumes and mounts of the TLS Secrets (and the state of process). */}}
@@ -147,6 +194,12 @@ FLEETSTREAM_{{ .name }}_TLS_INSECURE_SKIP_VERIFY: "true"
 - name: state
   emptyDir: {sizeLimit: {{ $v.process.stateVolume.sizeLimit }}}
 {{- end }}
+{{- if eq .role "collect" }}
+{{- with include "fleetstream.scheduleConfigMap" .root }}
+- name: schedule
+  configMap: {name: {{ . }}}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{- define "fleetstream.volumeMounts" -}}
@@ -160,5 +213,8 @@ FLEETSTREAM_{{ .name }}_TLS_INSECURE_SKIP_VERIFY: "true"
 {{- end }}
 {{- if and (eq .role "process") $v.process.stateVolume.enabled }}
 - {name: state, mountPath: /var/lib/fleetstream}
+{{- end }}
+{{- if and (eq .role "collect") (include "fleetstream.scheduleConfigMap" .root) }}
+- {name: schedule, mountPath: /etc/fleetstream/schedule, readOnly: true}
 {{- end }}
 {{- end }}
