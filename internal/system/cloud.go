@@ -18,22 +18,19 @@ import (
 	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
 )
 
-// runCloudProcessors starts the cloud_resource aggregate and the links
+// cloudProcessors builds the cloud_resource aggregate and the links
 // processor; opts gives each its goka options by name.
-func runCloudProcessors(ctx context.Context, g *errgroup.Group, cfg Config, opts func(name string) []goka.ProcessorOption) error {
+func cloudProcessors(cfg Config, opts func(name string) []goka.ProcessorOption) ([]*goka.Processor, error) {
 	log := cfg.Logger.With("role", "process")
 	cp, err := cloudresource.NewProcessor(cfg.Brokers, cfg.Topics, cloudresource.NewMetrics(cfg.Registry), log.With("processor", "cloud_resource"), opts("cloud_resource")...)
 	if err != nil {
-		return fmt.Errorf("cloud_resource processor: %w", err)
+		return nil, fmt.Errorf("cloud_resource processor: %w", err)
 	}
 	lp, err := links.NewProcessor(cfg.Brokers, cfg.Topics, links.NewMetrics(cfg.Registry), log.With("processor", "links"), opts("links")...)
 	if err != nil {
-		return fmt.Errorf("links processor: %w", err)
+		return nil, fmt.Errorf("links processor: %w", err)
 	}
-	for _, p := range []*goka.Processor{cp, lp} {
-		g.Go(func() error { return ignoreCanceled(p.Run(ctx)) })
-	}
-	return nil
+	return []*goka.Processor{cp, lp}, nil
 }
 
 // cloudService is the API's CloudService: views of the cloud_resource and

@@ -112,7 +112,7 @@ func Run(ctx context.Context, cfg Config, roles Roles, lis net.Listener) error {
 	g, ctx := errgroup.WithContext(ctx)
 
 	routes := map[string]http.Handler{}
-	var ready func(context.Context) error
+	var checks []func(context.Context) error
 	if roles.Ingest {
 		client, err := kafka.NewClient(cfg.Brokers, cfg.Kafka.Opts()...)
 		if err != nil {
@@ -126,12 +126,14 @@ func Run(ctx context.Context, cfg Config, roles Roles, lis net.Listener) error {
 			Validate:     payload.Validate,
 		}, client, ingest.NewMetrics(cfg.Registry), cfg.Logger.With("role", "ingest"))
 		routes = h.Routes()
-		ready = client.Ping
+		checks = append(checks, client.Ping)
 	}
 	if roles.Process {
-		if err := runProcessors(ctx, g, cfg); err != nil {
+		recovered, err := runProcessors(ctx, g, cfg)
+		if err != nil {
 			return err
 		}
+		checks = append(checks, recovered)
 	}
 	if roles.Sink {
 		if err := runSink(ctx, g, cfg); err != nil {
@@ -145,7 +147,7 @@ func Run(ctx context.Context, cfg Config, roles Roles, lis net.Listener) error {
 		}
 		g.Go(func() error { return srv.Serve(ctx, lis) })
 	} else {
-		g.Go(func() error { return servePlain(ctx, lis, cfg.Registry, routes, ready) })
+		g.Go(func() error { return servePlain(ctx, lis, cfg.Registry, routes, allOf(checks)) })
 	}
 	return g.Wait()
 }
@@ -161,7 +163,10 @@ func topicManager(cfg Config) goka.TopicManagerBuilder {
 	return goka.TopicManagerBuilderWithTopicManagerConfig(kafka.TopicManagerConfig(int(cfg.Replication)))
 }
 
-func runProcessors(ctx context.Context, g *errgroup.Group, cfg Config) error {
+// runProcessors starts every goka processor of the process role; the
+// returned check passes once all of them recovered their tables, so a
+// restarted instance is not reported ready while it rebuilds state.
+func runProcessors(ctx context.Context, g *errgroup.Group, cfg Config) (func(context.Context) error, error) {
 	log := cfg.Logger.With("role", "process")
 	opts := func(name string) []goka.ProcessorOption {
 		return []goka.ProcessorOption{
@@ -171,19 +176,40 @@ func runProcessors(ctx context.Context, g *errgroup.Group, cfg Config) error {
 	}
 	sc, err := scenario.NewProcessor(cfg.Brokers, cfg.Topics, scenario.NewMetrics(cfg.Registry), log.With("processor", "scenario"), opts("scenario")...)
 	if err != nil {
-		return fmt.Errorf("scenario processor: %w", err)
+		return nil, fmt.Errorf("scenario processor: %w", err)
 	}
 	hp, err := host.NewProcessor(cfg.Brokers, cfg.Topics, host.NewMetrics(cfg.Registry), log.With("processor", "host"), opts("host")...)
 	if err != nil {
-		return fmt.Errorf("host processor: %w", err)
+		return nil, fmt.Errorf("host processor: %w", err)
 	}
-	if err := runCloudProcessors(ctx, g, cfg, opts); err != nil { // cloud.go
-		return err
+	cloud, err := cloudProcessors(cfg, opts) // cloud.go
+	if err != nil {
+		return nil, err
 	}
-	for _, p := range []*goka.Processor{sc, hp} {
+	procs := append([]*goka.Processor{sc, hp}, cloud...)
+	for _, p := range procs {
 		g.Go(func() error { return ignoreCanceled(p.Run(ctx)) })
 	}
-	return nil
+	return func(context.Context) error {
+		for _, p := range procs {
+			if !p.Recovered() {
+				return errors.New("processors are still recovering their tables from Kafka")
+			}
+		}
+		return nil
+	}, nil
+}
+
+// allOf passes when every check passes (nil checks: always).
+func allOf(checks []func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		for _, c := range checks {
+			if err := c(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 func runSink(ctx context.Context, g *errgroup.Group, cfg Config) error {
