@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	fleetv1 "github.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1"
 )
 
 // apiClient calls the REST API for the task and queue commands.
@@ -271,42 +274,24 @@ func queueCmd() *cobra.Command {
 		Short: "Tasks per queue and type by state, and each queue's consumer lag",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			type counts struct {
-				Pending   int64 `json:"pending,string"`
-				Scheduled int64 `json:"scheduled,string"`
-				Active    int64 `json:"active,string"`
-				Retrying  int64 `json:"retrying,string"`
-				Completed int64 `json:"completed,string"`
-				Dead      int64 `json:"dead,string"`
-				Cancelled int64 `json:"cancelled,string"`
-			}
-			var out struct {
-				Queues []struct {
-					Queue  string `json:"queue"`
-					Lag    int64  `json:"lag,string"`
-					Totals counts `json:"totals"`
-					Types  []struct {
-						Type   string `json:"type"`
-						Counts counts `json:"counts"`
-					} `json:"types"`
-				} `json:"queues"`
-			}
+			var out fleetv1.QueueStats
 			var raw json.RawMessage
 			if err := c.call(cmd.Context(), http.MethodGet, "/api/v1/queues/stats", nil, &raw); err != nil {
 				return err
 			}
-			if err := json.Unmarshal(raw, &out); err != nil {
-				return err
+			// The API's own message: the gateway's JSON is protojson.
+			if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw, &out); err != nil {
+				return fmt.Errorf("queue stats: %w", err)
 			}
 			return c.print(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
 				fmt.Fprintln(tw, "QUEUE\tTYPE\tLAG\tPENDING\tSCHEDULED\tACTIVE\tRETRYING\tDEAD\tCOMPLETED\tCANCELLED")
-				row := func(q, typ, lag string, c counts) {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", q, typ, lag, c.Pending, c.Scheduled, c.Active, c.Retrying, c.Dead, c.Completed, c.Cancelled)
+				row := func(q, typ, lag string, c *fleetv1.TaskCounts) {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", q, typ, lag, c.GetPending(), c.GetScheduled(), c.GetActive(), c.GetRetrying(), c.GetDead(), c.GetCompleted(), c.GetCancelled())
 				}
 				for _, q := range out.Queues {
-					row(q.Queue, "*", fmt.Sprint(q.Lag), q.Totals)
+					row(q.GetQueue(), "*", fmt.Sprint(q.GetLag()), q.GetTotals())
 					for _, t := range q.Types {
-						row("", t.Type, "", t.Counts)
+						row("", t.GetType(), "", t.GetCounts())
 					}
 				}
 			})
