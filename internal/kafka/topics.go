@@ -14,6 +14,17 @@ const (
 	// the links group also has a loop topic, "<group>-loop".
 	CloudResourceGroup = "fleet.cloud_resource"
 	LinksGroup         = "fleet.links"
+	// The discovery domain's aggregates (processors/cluster, sap_system,
+	// database) and the process manager keyed by host that cascades
+	// heartbeat loss and deregistration to them (processors/membership).
+	ClusterGroup    = "fleet.cluster"
+	SapSystemGroup  = "fleet.sap_system"
+	DatabaseGroup   = "fleet.database"
+	MembershipGroup = "fleet.membership"
+	// Configuration checks (processors/checks): per-target evaluation and
+	// on-demand executions.
+	ChecksGroup     = "fleet.checks"
+	ExecutionsGroup = "fleet.checks.executions"
 )
 
 // Topic is one topic's definition.
@@ -46,6 +57,15 @@ type Topics struct {
 	TasksSchedule                    string
 	// Commands of the cloud_resource aggregate, from scenario detection.
 	CloudResourceCommands string
+	// Commands of the discovery domain's aggregates.
+	ClusterCommands, SapSystemCommands, DatabaseCommands string
+	// Checks: commands of the checks processor (selection, value
+	// overrides, executions), its results, and the on-demand fact
+	// gathering between it and the agents (both keyed by agent id).
+	ChecksCommands string
+	ChecksResults  string
+	AgentRequests  string
+	Facts          string
 	// Partitions of every co-partitioned topic: goka refuses to start when
 	// the inputs and the table of one group differ.
 	Partitions int32
@@ -69,6 +89,15 @@ func DefaultTopics() Topics {
 		TasksSchedule: "fleet.tasks.schedule.v1",
 
 		CloudResourceCommands: "fleet.commands.cloud_resource.v1",
+
+		ClusterCommands:   "fleet.commands.cluster.v1",
+		SapSystemCommands: "fleet.commands.sap_system.v1",
+		DatabaseCommands:  "fleet.commands.database.v1",
+
+		ChecksCommands: "fleet.commands.checks.v1",
+		ChecksResults:  "fleet.checks.results.v1",
+		AgentRequests:  "fleet.agent.requests.v1",
+		Facts:          "fleet.facts.v1",
 	}
 }
 
@@ -84,6 +113,9 @@ func (t Topics) WithNamespace(ns string) Topics {
 	t.TasksRetry, t.TasksCancel = re(t.TasksRetry), re(t.TasksCancel)
 	t.TasksStatus, t.TasksSchedule = re(t.TasksStatus), re(t.TasksSchedule)
 	t.CloudResourceCommands = re(t.CloudResourceCommands)
+	t.ClusterCommands, t.SapSystemCommands, t.DatabaseCommands = re(t.ClusterCommands), re(t.SapSystemCommands), re(t.DatabaseCommands)
+	t.ChecksCommands, t.ChecksResults = re(t.ChecksCommands), re(t.ChecksResults)
+	t.AgentRequests, t.Facts = re(t.AgentRequests), re(t.Facts)
 	t.Namespace = ns
 	return t
 }
@@ -123,6 +155,20 @@ func (t Topics) All() []Topic {
 		{Name: TableTopic(t.Group(CloudResourceGroup)), Partitions: p, Configs: compacted},
 		{Name: TableTopic(t.Group(LinksGroup)), Partitions: p, Configs: compacted},
 		{Name: LoopTopic(t.Group(LinksGroup)), Partitions: p},
+		{Name: t.ClusterCommands, Partitions: p},
+		{Name: TableTopic(t.Group(ClusterGroup)), Partitions: p, Configs: compacted},
+		{Name: t.SapSystemCommands, Partitions: p},
+		{Name: TableTopic(t.Group(SapSystemGroup)), Partitions: p, Configs: compacted},
+		{Name: t.DatabaseCommands, Partitions: p},
+		{Name: TableTopic(t.Group(DatabaseGroup)), Partitions: p, Configs: compacted},
+		{Name: TableTopic(t.Group(MembershipGroup)), Partitions: p, Configs: compacted},
+		{Name: LoopTopic(t.Group(MembershipGroup)), Partitions: p},
+		{Name: t.ChecksCommands, Partitions: p},
+		{Name: t.ChecksResults, Partitions: p},
+		{Name: TableTopic(t.Group(ChecksGroup)), Partitions: p, Configs: compacted},
+		{Name: TableTopic(t.Group(ExecutionsGroup)), Partitions: p, Configs: compacted},
+		{Name: t.AgentRequests, Partitions: p},
+		{Name: t.Facts, Partitions: p},
 		{Name: t.TasksHigh, Partitions: p},
 		{Name: t.TasksNormal, Partitions: p},
 		{Name: t.TasksLow, Partitions: p},

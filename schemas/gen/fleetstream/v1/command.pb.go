@@ -39,6 +39,15 @@ type Command struct {
 	//	*Command_RegisterHost
 	//	*Command_UpdateHostDetails
 	//	*Command_UpdateHeartbeat
+	//	*Command_DeregisterHost
+	//	*Command_UpdateHostChecksHealth
+	//	*Command_DeregisterClusterHost
+	//	*Command_MarkClusterHostStale
+	//	*Command_UpdateClusterChecksHealth
+	//	*Command_DeregisterApplicationInstances
+	//	*Command_MarkApplicationInstancesStale
+	//	*Command_DeregisterDatabaseInstances
+	//	*Command_MarkDatabaseInstancesStale
 	//	*Command_DiscoverResource
 	//	*Command_DeleteResource
 	Body          isCommand_Body `protobuf_oneof:"body"`
@@ -138,6 +147,87 @@ func (x *Command) GetUpdateHeartbeat() *UpdateHeartbeat {
 	return nil
 }
 
+func (x *Command) GetDeregisterHost() *DeregisterHost {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DeregisterHost); ok {
+			return x.DeregisterHost
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetUpdateHostChecksHealth() *UpdateChecksHealth {
+	if x != nil {
+		if x, ok := x.Body.(*Command_UpdateHostChecksHealth); ok {
+			return x.UpdateHostChecksHealth
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeregisterClusterHost() *DeregisterClusterHost {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DeregisterClusterHost); ok {
+			return x.DeregisterClusterHost
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetMarkClusterHostStale() *MarkClusterHostStale {
+	if x != nil {
+		if x, ok := x.Body.(*Command_MarkClusterHostStale); ok {
+			return x.MarkClusterHostStale
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetUpdateClusterChecksHealth() *UpdateChecksHealth {
+	if x != nil {
+		if x, ok := x.Body.(*Command_UpdateClusterChecksHealth); ok {
+			return x.UpdateClusterChecksHealth
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeregisterApplicationInstances() *DeregisterApplicationInstances {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DeregisterApplicationInstances); ok {
+			return x.DeregisterApplicationInstances
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetMarkApplicationInstancesStale() *MarkApplicationInstancesStale {
+	if x != nil {
+		if x, ok := x.Body.(*Command_MarkApplicationInstancesStale); ok {
+			return x.MarkApplicationInstancesStale
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeregisterDatabaseInstances() *DeregisterDatabaseInstances {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DeregisterDatabaseInstances); ok {
+			return x.DeregisterDatabaseInstances
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetMarkDatabaseInstancesStale() *MarkDatabaseInstancesStale {
+	if x != nil {
+		if x, ok := x.Body.(*Command_MarkDatabaseInstancesStale); ok {
+			return x.MarkDatabaseInstancesStale
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetDiscoverResource() *DiscoverResource {
 	if x != nil {
 		if x, ok := x.Body.(*Command_DiscoverResource); ok {
@@ -172,6 +262,42 @@ type Command_UpdateHeartbeat struct {
 	UpdateHeartbeat *UpdateHeartbeat `protobuf:"bytes,12,opt,name=update_heartbeat,json=updateHeartbeat,proto3,oneof"`
 }
 
+type Command_DeregisterHost struct {
+	DeregisterHost *DeregisterHost `protobuf:"bytes,13,opt,name=deregister_host,json=deregisterHost,proto3,oneof"`
+}
+
+type Command_UpdateHostChecksHealth struct {
+	UpdateHostChecksHealth *UpdateChecksHealth `protobuf:"bytes,29,opt,name=update_host_checks_health,json=updateHostChecksHealth,proto3,oneof"`
+}
+
+type Command_DeregisterClusterHost struct {
+	DeregisterClusterHost *DeregisterClusterHost `protobuf:"bytes,30,opt,name=deregister_cluster_host,json=deregisterClusterHost,proto3,oneof"`
+}
+
+type Command_MarkClusterHostStale struct {
+	MarkClusterHostStale *MarkClusterHostStale `protobuf:"bytes,31,opt,name=mark_cluster_host_stale,json=markClusterHostStale,proto3,oneof"`
+}
+
+type Command_UpdateClusterChecksHealth struct {
+	UpdateClusterChecksHealth *UpdateChecksHealth `protobuf:"bytes,49,opt,name=update_cluster_checks_health,json=updateClusterChecksHealth,proto3,oneof"`
+}
+
+type Command_DeregisterApplicationInstances struct {
+	DeregisterApplicationInstances *DeregisterApplicationInstances `protobuf:"bytes,50,opt,name=deregister_application_instances,json=deregisterApplicationInstances,proto3,oneof"`
+}
+
+type Command_MarkApplicationInstancesStale struct {
+	MarkApplicationInstancesStale *MarkApplicationInstancesStale `protobuf:"bytes,51,opt,name=mark_application_instances_stale,json=markApplicationInstancesStale,proto3,oneof"`
+}
+
+type Command_DeregisterDatabaseInstances struct {
+	DeregisterDatabaseInstances *DeregisterDatabaseInstances `protobuf:"bytes,70,opt,name=deregister_database_instances,json=deregisterDatabaseInstances,proto3,oneof"`
+}
+
+type Command_MarkDatabaseInstancesStale struct {
+	MarkDatabaseInstancesStale *MarkDatabaseInstancesStale `protobuf:"bytes,71,opt,name=mark_database_instances_stale,json=markDatabaseInstancesStale,proto3,oneof"`
+}
+
 type Command_DiscoverResource struct {
 	DiscoverResource *DiscoverResource `protobuf:"bytes,110,opt,name=discover_resource,json=discoverResource,proto3,oneof"`
 }
@@ -186,15 +312,81 @@ func (*Command_UpdateHostDetails) isCommand_Body() {}
 
 func (*Command_UpdateHeartbeat) isCommand_Body() {}
 
+func (*Command_DeregisterHost) isCommand_Body() {}
+
+func (*Command_UpdateHostChecksHealth) isCommand_Body() {}
+
+func (*Command_DeregisterClusterHost) isCommand_Body() {}
+
+func (*Command_MarkClusterHostStale) isCommand_Body() {}
+
+func (*Command_UpdateClusterChecksHealth) isCommand_Body() {}
+
+func (*Command_DeregisterApplicationInstances) isCommand_Body() {}
+
+func (*Command_MarkApplicationInstancesStale) isCommand_Body() {}
+
+func (*Command_DeregisterDatabaseInstances) isCommand_Body() {}
+
+func (*Command_MarkDatabaseInstancesStale) isCommand_Body() {}
+
 func (*Command_DiscoverResource) isCommand_Body() {}
 
 func (*Command_DeleteResource) isCommand_Body() {}
+
+// UpdateChecksHealth sets an entity's checks sub-health (the worst of its
+// current check results), sent by the checks processor to the host and
+// cluster aggregates.
+type UpdateChecksHealth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "unknown" (no check evaluated), "passing", "warning", "critical".
+	Health        string `protobuf:"bytes,1,opt,name=health,proto3" json:"health,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateChecksHealth) Reset() {
+	*x = UpdateChecksHealth{}
+	mi := &file_fleetstream_v1_command_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateChecksHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateChecksHealth) ProtoMessage() {}
+
+func (x *UpdateChecksHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_command_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateChecksHealth.ProtoReflect.Descriptor instead.
+func (*UpdateChecksHealth) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_command_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *UpdateChecksHealth) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
 
 var File_fleetstream_v1_command_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\x1cfleetstream/v1/command.proto\x12\x0efleetstream.v1\x1a\x1afleetstream/v1/cloud.proto\x1a\x19fleetstream/v1/host.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x04\n" +
+	"\x1cfleetstream/v1/command.proto\x12\x0efleetstream.v1\x1a\x1afleetstream/v1/cloud.proto\x1a\x1cfleetstream/v1/cluster.proto\x1a\x1dfleetstream/v1/database.proto\x1a\x19fleetstream/v1/host.proto\x1a\x1ffleetstream/v1/sap_system.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\v\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12!\n" +
@@ -204,10 +396,21 @@ const file_fleetstream_v1_command_proto_rawDesc = "" +
 	"\rregister_host\x18\n" +
 	" \x01(\v2\x1c.fleetstream.v1.RegisterHostH\x00R\fregisterHost\x12S\n" +
 	"\x13update_host_details\x18\v \x01(\v2!.fleetstream.v1.UpdateHostDetailsH\x00R\x11updateHostDetails\x12L\n" +
-	"\x10update_heartbeat\x18\f \x01(\v2\x1f.fleetstream.v1.UpdateHeartbeatH\x00R\x0fupdateHeartbeat\x12O\n" +
+	"\x10update_heartbeat\x18\f \x01(\v2\x1f.fleetstream.v1.UpdateHeartbeatH\x00R\x0fupdateHeartbeat\x12I\n" +
+	"\x0fderegister_host\x18\r \x01(\v2\x1e.fleetstream.v1.DeregisterHostH\x00R\x0ederegisterHost\x12_\n" +
+	"\x19update_host_checks_health\x18\x1d \x01(\v2\".fleetstream.v1.UpdateChecksHealthH\x00R\x16updateHostChecksHealth\x12_\n" +
+	"\x17deregister_cluster_host\x18\x1e \x01(\v2%.fleetstream.v1.DeregisterClusterHostH\x00R\x15deregisterClusterHost\x12]\n" +
+	"\x17mark_cluster_host_stale\x18\x1f \x01(\v2$.fleetstream.v1.MarkClusterHostStaleH\x00R\x14markClusterHostStale\x12e\n" +
+	"\x1cupdate_cluster_checks_health\x181 \x01(\v2\".fleetstream.v1.UpdateChecksHealthH\x00R\x19updateClusterChecksHealth\x12z\n" +
+	" deregister_application_instances\x182 \x01(\v2..fleetstream.v1.DeregisterApplicationInstancesH\x00R\x1ederegisterApplicationInstances\x12x\n" +
+	" mark_application_instances_stale\x183 \x01(\v2-.fleetstream.v1.MarkApplicationInstancesStaleH\x00R\x1dmarkApplicationInstancesStale\x12q\n" +
+	"\x1dderegister_database_instances\x18F \x01(\v2+.fleetstream.v1.DeregisterDatabaseInstancesH\x00R\x1bderegisterDatabaseInstances\x12o\n" +
+	"\x1dmark_database_instances_stale\x18G \x01(\v2*.fleetstream.v1.MarkDatabaseInstancesStaleH\x00R\x1amarkDatabaseInstancesStale\x12O\n" +
 	"\x11discover_resource\x18n \x01(\v2 .fleetstream.v1.DiscoverResourceH\x00R\x10discoverResource\x12I\n" +
 	"\x0fdelete_resource\x18o \x01(\v2\x1e.fleetstream.v1.DeleteResourceH\x00R\x0edeleteResourceB\x06\n" +
-	"\x04bodyBGZEgithub.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1;fleetv1b\x06proto3"
+	"\x04body\",\n" +
+	"\x12UpdateChecksHealth\x12\x16\n" +
+	"\x06health\x18\x01 \x01(\tR\x06healthBGZEgithub.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1;fleetv1b\x06proto3"
 
 var (
 	file_fleetstream_v1_command_proto_rawDescOnce sync.Once
@@ -221,28 +424,45 @@ func file_fleetstream_v1_command_proto_rawDescGZIP() []byte {
 	return file_fleetstream_v1_command_proto_rawDescData
 }
 
-var file_fleetstream_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_fleetstream_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_fleetstream_v1_command_proto_goTypes = []any{
-	(*Command)(nil),               // 0: fleetstream.v1.Command
-	(*timestamppb.Timestamp)(nil), // 1: google.protobuf.Timestamp
-	(*RegisterHost)(nil),          // 2: fleetstream.v1.RegisterHost
-	(*UpdateHostDetails)(nil),     // 3: fleetstream.v1.UpdateHostDetails
-	(*UpdateHeartbeat)(nil),       // 4: fleetstream.v1.UpdateHeartbeat
-	(*DiscoverResource)(nil),      // 5: fleetstream.v1.DiscoverResource
-	(*DeleteResource)(nil),        // 6: fleetstream.v1.DeleteResource
+	(*Command)(nil),                        // 0: fleetstream.v1.Command
+	(*UpdateChecksHealth)(nil),             // 1: fleetstream.v1.UpdateChecksHealth
+	(*timestamppb.Timestamp)(nil),          // 2: google.protobuf.Timestamp
+	(*RegisterHost)(nil),                   // 3: fleetstream.v1.RegisterHost
+	(*UpdateHostDetails)(nil),              // 4: fleetstream.v1.UpdateHostDetails
+	(*UpdateHeartbeat)(nil),                // 5: fleetstream.v1.UpdateHeartbeat
+	(*DeregisterHost)(nil),                 // 6: fleetstream.v1.DeregisterHost
+	(*DeregisterClusterHost)(nil),          // 7: fleetstream.v1.DeregisterClusterHost
+	(*MarkClusterHostStale)(nil),           // 8: fleetstream.v1.MarkClusterHostStale
+	(*DeregisterApplicationInstances)(nil), // 9: fleetstream.v1.DeregisterApplicationInstances
+	(*MarkApplicationInstancesStale)(nil),  // 10: fleetstream.v1.MarkApplicationInstancesStale
+	(*DeregisterDatabaseInstances)(nil),    // 11: fleetstream.v1.DeregisterDatabaseInstances
+	(*MarkDatabaseInstancesStale)(nil),     // 12: fleetstream.v1.MarkDatabaseInstancesStale
+	(*DiscoverResource)(nil),               // 13: fleetstream.v1.DiscoverResource
+	(*DeleteResource)(nil),                 // 14: fleetstream.v1.DeleteResource
 }
 var file_fleetstream_v1_command_proto_depIdxs = []int32{
-	1, // 0: fleetstream.v1.Command.issued_at:type_name -> google.protobuf.Timestamp
-	2, // 1: fleetstream.v1.Command.register_host:type_name -> fleetstream.v1.RegisterHost
-	3, // 2: fleetstream.v1.Command.update_host_details:type_name -> fleetstream.v1.UpdateHostDetails
-	4, // 3: fleetstream.v1.Command.update_heartbeat:type_name -> fleetstream.v1.UpdateHeartbeat
-	5, // 4: fleetstream.v1.Command.discover_resource:type_name -> fleetstream.v1.DiscoverResource
-	6, // 5: fleetstream.v1.Command.delete_resource:type_name -> fleetstream.v1.DeleteResource
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	2,  // 0: fleetstream.v1.Command.issued_at:type_name -> google.protobuf.Timestamp
+	3,  // 1: fleetstream.v1.Command.register_host:type_name -> fleetstream.v1.RegisterHost
+	4,  // 2: fleetstream.v1.Command.update_host_details:type_name -> fleetstream.v1.UpdateHostDetails
+	5,  // 3: fleetstream.v1.Command.update_heartbeat:type_name -> fleetstream.v1.UpdateHeartbeat
+	6,  // 4: fleetstream.v1.Command.deregister_host:type_name -> fleetstream.v1.DeregisterHost
+	1,  // 5: fleetstream.v1.Command.update_host_checks_health:type_name -> fleetstream.v1.UpdateChecksHealth
+	7,  // 6: fleetstream.v1.Command.deregister_cluster_host:type_name -> fleetstream.v1.DeregisterClusterHost
+	8,  // 7: fleetstream.v1.Command.mark_cluster_host_stale:type_name -> fleetstream.v1.MarkClusterHostStale
+	1,  // 8: fleetstream.v1.Command.update_cluster_checks_health:type_name -> fleetstream.v1.UpdateChecksHealth
+	9,  // 9: fleetstream.v1.Command.deregister_application_instances:type_name -> fleetstream.v1.DeregisterApplicationInstances
+	10, // 10: fleetstream.v1.Command.mark_application_instances_stale:type_name -> fleetstream.v1.MarkApplicationInstancesStale
+	11, // 11: fleetstream.v1.Command.deregister_database_instances:type_name -> fleetstream.v1.DeregisterDatabaseInstances
+	12, // 12: fleetstream.v1.Command.mark_database_instances_stale:type_name -> fleetstream.v1.MarkDatabaseInstancesStale
+	13, // 13: fleetstream.v1.Command.discover_resource:type_name -> fleetstream.v1.DiscoverResource
+	14, // 14: fleetstream.v1.Command.delete_resource:type_name -> fleetstream.v1.DeleteResource
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_fleetstream_v1_command_proto_init() }
@@ -251,11 +471,23 @@ func file_fleetstream_v1_command_proto_init() {
 		return
 	}
 	file_fleetstream_v1_cloud_proto_init()
+	file_fleetstream_v1_cluster_proto_init()
+	file_fleetstream_v1_database_proto_init()
 	file_fleetstream_v1_host_proto_init()
+	file_fleetstream_v1_sap_system_proto_init()
 	file_fleetstream_v1_command_proto_msgTypes[0].OneofWrappers = []any{
 		(*Command_RegisterHost)(nil),
 		(*Command_UpdateHostDetails)(nil),
 		(*Command_UpdateHeartbeat)(nil),
+		(*Command_DeregisterHost)(nil),
+		(*Command_UpdateHostChecksHealth)(nil),
+		(*Command_DeregisterClusterHost)(nil),
+		(*Command_MarkClusterHostStale)(nil),
+		(*Command_UpdateClusterChecksHealth)(nil),
+		(*Command_DeregisterApplicationInstances)(nil),
+		(*Command_MarkApplicationInstancesStale)(nil),
+		(*Command_DeregisterDatabaseInstances)(nil),
+		(*Command_MarkDatabaseInstancesStale)(nil),
 		(*Command_DiscoverResource)(nil),
 		(*Command_DeleteResource)(nil),
 	}
@@ -265,7 +497,7 @@ func file_fleetstream_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetstream_v1_command_proto_rawDesc), len(file_fleetstream_v1_command_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -47,6 +47,8 @@ type Event struct {
 	//	*Event_HostDetailsUpdated
 	//	*Event_HeartbeatSucceeded
 	//	*Event_HeartbeatFailed
+	//	*Event_HostDeregistered
+	//	*Event_HostRestored
 	//	*Event_ResourceDiscovered
 	//	*Event_ResourceChanged
 	//	*Event_ResourceDeleted
@@ -191,6 +193,24 @@ func (x *Event) GetHeartbeatFailed() *HeartbeatFailed {
 	return nil
 }
 
+func (x *Event) GetHostDeregistered() *HostDeregistered {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_HostDeregistered); ok {
+			return x.HostDeregistered
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetHostRestored() *HostRestored {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_HostRestored); ok {
+			return x.HostRestored
+		}
+	}
+	return nil
+}
+
 func (x *Event) GetResourceDiscovered() *ResourceDiscovered {
 	if x != nil {
 		if x, ok := x.Payload.(*Event_ResourceDiscovered); ok {
@@ -267,6 +287,14 @@ type Event_HeartbeatFailed struct {
 	HeartbeatFailed *HeartbeatFailed `protobuf:"bytes,24,opt,name=heartbeat_failed,json=heartbeatFailed,proto3,oneof"`
 }
 
+type Event_HostDeregistered struct {
+	HostDeregistered *HostDeregistered `protobuf:"bytes,25,opt,name=host_deregistered,json=hostDeregistered,proto3,oneof"`
+}
+
+type Event_HostRestored struct {
+	HostRestored *HostRestored `protobuf:"bytes,26,opt,name=host_restored,json=hostRestored,proto3,oneof"`
+}
+
 type Event_ResourceDiscovered struct {
 	ResourceDiscovered *ResourceDiscovered `protobuf:"bytes,120,opt,name=resource_discovered,json=resourceDiscovered,proto3,oneof"`
 }
@@ -297,6 +325,10 @@ func (*Event_HeartbeatSucceeded) isEvent_Payload() {}
 
 func (*Event_HeartbeatFailed) isEvent_Payload() {}
 
+func (*Event_HostDeregistered) isEvent_Payload() {}
+
+func (*Event_HostRestored) isEvent_Payload() {}
+
 func (*Event_ResourceDiscovered) isEvent_Payload() {}
 
 func (*Event_ResourceChanged) isEvent_Payload() {}
@@ -315,6 +347,9 @@ type AggregateState struct {
 	// Types that are valid to be assigned to State:
 	//
 	//	*AggregateState_Host
+	//	*AggregateState_Cluster
+	//	*AggregateState_SapSystem
+	//	*AggregateState_Database
 	//	*AggregateState_CloudResource
 	//	*AggregateState_Link
 	State         isAggregateState_State `protobuf_oneof:"state"`
@@ -368,6 +403,33 @@ func (x *AggregateState) GetHost() *Host {
 	return nil
 }
 
+func (x *AggregateState) GetCluster() *Cluster {
+	if x != nil {
+		if x, ok := x.State.(*AggregateState_Cluster); ok {
+			return x.Cluster
+		}
+	}
+	return nil
+}
+
+func (x *AggregateState) GetSapSystem() *SapSystem {
+	if x != nil {
+		if x, ok := x.State.(*AggregateState_SapSystem); ok {
+			return x.SapSystem
+		}
+	}
+	return nil
+}
+
+func (x *AggregateState) GetDatabase() *Database {
+	if x != nil {
+		if x, ok := x.State.(*AggregateState_Database); ok {
+			return x.Database
+		}
+	}
+	return nil
+}
+
 func (x *AggregateState) GetCloudResource() *CloudResource {
 	if x != nil {
 		if x, ok := x.State.(*AggregateState_CloudResource); ok {
@@ -394,6 +456,18 @@ type AggregateState_Host struct {
 	Host *Host `protobuf:"bytes,1,opt,name=host,proto3,oneof"`
 }
 
+type AggregateState_Cluster struct {
+	Cluster *Cluster `protobuf:"bytes,2,opt,name=cluster,proto3,oneof"`
+}
+
+type AggregateState_SapSystem struct {
+	SapSystem *SapSystem `protobuf:"bytes,3,opt,name=sap_system,json=sapSystem,proto3,oneof"`
+}
+
+type AggregateState_Database struct {
+	Database *Database `protobuf:"bytes,4,opt,name=database,proto3,oneof"`
+}
+
 type AggregateState_CloudResource struct {
 	CloudResource *CloudResource `protobuf:"bytes,20,opt,name=cloud_resource,json=cloudResource,proto3,oneof"`
 }
@@ -403,6 +477,12 @@ type AggregateState_Link struct {
 }
 
 func (*AggregateState_Host) isAggregateState_State() {}
+
+func (*AggregateState_Cluster) isAggregateState_State() {}
+
+func (*AggregateState_SapSystem) isAggregateState_State() {}
+
+func (*AggregateState_Database) isAggregateState_State() {}
 
 func (*AggregateState_CloudResource) isAggregateState_State() {}
 
@@ -465,7 +545,7 @@ var File_fleetstream_v1_event_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x1afleetstream/v1/event.proto\x12\x0efleetstream.v1\x1a\x1afleetstream/v1/cloud.proto\x1a\x19fleetstream/v1/host.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd7\b\n" +
+	"\x1afleetstream/v1/event.proto\x12\x0efleetstream.v1\x1a\x1afleetstream/v1/cloud.proto\x1a\x1cfleetstream/v1/cluster.proto\x1a\x1dfleetstream/v1/database.proto\x1a\x19fleetstream/v1/host.proto\x1a\x1ffleetstream/v1/sap_system.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\t\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12%\n" +
 	"\x0eaggregate_type\x18\x02 \x01(\tR\raggregateType\x12!\n" +
@@ -480,16 +560,22 @@ const file_fleetstream_v1_event_proto_rawDesc = "" +
 	"\x0fhost_registered\x18\x15 \x01(\v2\x1e.fleetstream.v1.HostRegisteredH\x00R\x0ehostRegistered\x12V\n" +
 	"\x14host_details_updated\x18\x16 \x01(\v2\".fleetstream.v1.HostDetailsUpdatedH\x00R\x12hostDetailsUpdated\x12U\n" +
 	"\x13heartbeat_succeeded\x18\x17 \x01(\v2\".fleetstream.v1.HeartbeatSucceededH\x00R\x12heartbeatSucceeded\x12L\n" +
-	"\x10heartbeat_failed\x18\x18 \x01(\v2\x1f.fleetstream.v1.HeartbeatFailedH\x00R\x0fheartbeatFailed\x12U\n" +
+	"\x10heartbeat_failed\x18\x18 \x01(\v2\x1f.fleetstream.v1.HeartbeatFailedH\x00R\x0fheartbeatFailed\x12O\n" +
+	"\x11host_deregistered\x18\x19 \x01(\v2 .fleetstream.v1.HostDeregisteredH\x00R\x10hostDeregistered\x12C\n" +
+	"\rhost_restored\x18\x1a \x01(\v2\x1c.fleetstream.v1.HostRestoredH\x00R\fhostRestored\x12U\n" +
 	"\x13resource_discovered\x18x \x01(\v2\".fleetstream.v1.ResourceDiscoveredH\x00R\x12resourceDiscovered\x12L\n" +
 	"\x10resource_changed\x18y \x01(\v2\x1f.fleetstream.v1.ResourceChangedH\x00R\x0fresourceChanged\x12L\n" +
 	"\x10resource_deleted\x18z \x01(\v2\x1f.fleetstream.v1.ResourceDeletedH\x00R\x0fresourceDeleted\x12C\n" +
 	"\rentity_linked\x18{ \x01(\v2\x1c.fleetstream.v1.EntityLinkedH\x00R\fentityLinked\x12I\n" +
 	"\x0fentity_unlinked\x18| \x01(\v2\x1e.fleetstream.v1.EntityUnlinkedH\x00R\x0eentityUnlinked\x124\n" +
 	"\x05state\x18\x0f \x01(\v2\x1e.fleetstream.v1.AggregateStateR\x05stateB\t\n" +
-	"\apayload\"\xb9\x01\n" +
+	"\apayload\"\xe2\x02\n" +
 	"\x0eAggregateState\x12*\n" +
-	"\x04host\x18\x01 \x01(\v2\x14.fleetstream.v1.HostH\x00R\x04host\x12F\n" +
+	"\x04host\x18\x01 \x01(\v2\x14.fleetstream.v1.HostH\x00R\x04host\x123\n" +
+	"\acluster\x18\x02 \x01(\v2\x17.fleetstream.v1.ClusterH\x00R\acluster\x12:\n" +
+	"\n" +
+	"sap_system\x18\x03 \x01(\v2\x19.fleetstream.v1.SapSystemH\x00R\tsapSystem\x126\n" +
+	"\bdatabase\x18\x04 \x01(\v2\x18.fleetstream.v1.DatabaseH\x00R\bdatabase\x12F\n" +
 	"\x0ecloud_resource\x18\x14 \x01(\v2\x1d.fleetstream.v1.CloudResourceH\x00R\rcloudResource\x12*\n" +
 	"\x04link\x18\x15 \x01(\v2\x14.fleetstream.v1.LinkH\x00R\x04linkB\a\n" +
 	"\x05state\"C\n" +
@@ -519,14 +605,19 @@ var file_fleetstream_v1_event_proto_goTypes = []any{
 	(*HostDetailsUpdated)(nil),    // 5: fleetstream.v1.HostDetailsUpdated
 	(*HeartbeatSucceeded)(nil),    // 6: fleetstream.v1.HeartbeatSucceeded
 	(*HeartbeatFailed)(nil),       // 7: fleetstream.v1.HeartbeatFailed
-	(*ResourceDiscovered)(nil),    // 8: fleetstream.v1.ResourceDiscovered
-	(*ResourceChanged)(nil),       // 9: fleetstream.v1.ResourceChanged
-	(*ResourceDeleted)(nil),       // 10: fleetstream.v1.ResourceDeleted
-	(*EntityLinked)(nil),          // 11: fleetstream.v1.EntityLinked
-	(*EntityUnlinked)(nil),        // 12: fleetstream.v1.EntityUnlinked
-	(*Host)(nil),                  // 13: fleetstream.v1.Host
-	(*CloudResource)(nil),         // 14: fleetstream.v1.CloudResource
-	(*Link)(nil),                  // 15: fleetstream.v1.Link
+	(*HostDeregistered)(nil),      // 8: fleetstream.v1.HostDeregistered
+	(*HostRestored)(nil),          // 9: fleetstream.v1.HostRestored
+	(*ResourceDiscovered)(nil),    // 10: fleetstream.v1.ResourceDiscovered
+	(*ResourceChanged)(nil),       // 11: fleetstream.v1.ResourceChanged
+	(*ResourceDeleted)(nil),       // 12: fleetstream.v1.ResourceDeleted
+	(*EntityLinked)(nil),          // 13: fleetstream.v1.EntityLinked
+	(*EntityUnlinked)(nil),        // 14: fleetstream.v1.EntityUnlinked
+	(*Host)(nil),                  // 15: fleetstream.v1.Host
+	(*Cluster)(nil),               // 16: fleetstream.v1.Cluster
+	(*SapSystem)(nil),             // 17: fleetstream.v1.SapSystem
+	(*Database)(nil),              // 18: fleetstream.v1.Database
+	(*CloudResource)(nil),         // 19: fleetstream.v1.CloudResource
+	(*Link)(nil),                  // 20: fleetstream.v1.Link
 }
 var file_fleetstream_v1_event_proto_depIdxs = []int32{
 	3,  // 0: fleetstream.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
@@ -535,20 +626,25 @@ var file_fleetstream_v1_event_proto_depIdxs = []int32{
 	5,  // 3: fleetstream.v1.Event.host_details_updated:type_name -> fleetstream.v1.HostDetailsUpdated
 	6,  // 4: fleetstream.v1.Event.heartbeat_succeeded:type_name -> fleetstream.v1.HeartbeatSucceeded
 	7,  // 5: fleetstream.v1.Event.heartbeat_failed:type_name -> fleetstream.v1.HeartbeatFailed
-	8,  // 6: fleetstream.v1.Event.resource_discovered:type_name -> fleetstream.v1.ResourceDiscovered
-	9,  // 7: fleetstream.v1.Event.resource_changed:type_name -> fleetstream.v1.ResourceChanged
-	10, // 8: fleetstream.v1.Event.resource_deleted:type_name -> fleetstream.v1.ResourceDeleted
-	11, // 9: fleetstream.v1.Event.entity_linked:type_name -> fleetstream.v1.EntityLinked
-	12, // 10: fleetstream.v1.Event.entity_unlinked:type_name -> fleetstream.v1.EntityUnlinked
-	1,  // 11: fleetstream.v1.Event.state:type_name -> fleetstream.v1.AggregateState
-	13, // 12: fleetstream.v1.AggregateState.host:type_name -> fleetstream.v1.Host
-	14, // 13: fleetstream.v1.AggregateState.cloud_resource:type_name -> fleetstream.v1.CloudResource
-	15, // 14: fleetstream.v1.AggregateState.link:type_name -> fleetstream.v1.Link
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	8,  // 6: fleetstream.v1.Event.host_deregistered:type_name -> fleetstream.v1.HostDeregistered
+	9,  // 7: fleetstream.v1.Event.host_restored:type_name -> fleetstream.v1.HostRestored
+	10, // 8: fleetstream.v1.Event.resource_discovered:type_name -> fleetstream.v1.ResourceDiscovered
+	11, // 9: fleetstream.v1.Event.resource_changed:type_name -> fleetstream.v1.ResourceChanged
+	12, // 10: fleetstream.v1.Event.resource_deleted:type_name -> fleetstream.v1.ResourceDeleted
+	13, // 11: fleetstream.v1.Event.entity_linked:type_name -> fleetstream.v1.EntityLinked
+	14, // 12: fleetstream.v1.Event.entity_unlinked:type_name -> fleetstream.v1.EntityUnlinked
+	1,  // 13: fleetstream.v1.Event.state:type_name -> fleetstream.v1.AggregateState
+	15, // 14: fleetstream.v1.AggregateState.host:type_name -> fleetstream.v1.Host
+	16, // 15: fleetstream.v1.AggregateState.cluster:type_name -> fleetstream.v1.Cluster
+	17, // 16: fleetstream.v1.AggregateState.sap_system:type_name -> fleetstream.v1.SapSystem
+	18, // 17: fleetstream.v1.AggregateState.database:type_name -> fleetstream.v1.Database
+	19, // 18: fleetstream.v1.AggregateState.cloud_resource:type_name -> fleetstream.v1.CloudResource
+	20, // 19: fleetstream.v1.AggregateState.link:type_name -> fleetstream.v1.Link
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_fleetstream_v1_event_proto_init() }
@@ -557,13 +653,18 @@ func file_fleetstream_v1_event_proto_init() {
 		return
 	}
 	file_fleetstream_v1_cloud_proto_init()
+	file_fleetstream_v1_cluster_proto_init()
+	file_fleetstream_v1_database_proto_init()
 	file_fleetstream_v1_host_proto_init()
+	file_fleetstream_v1_sap_system_proto_init()
 	file_fleetstream_v1_event_proto_msgTypes[0].OneofWrappers = []any{
 		(*Event_CommandRejected)(nil),
 		(*Event_HostRegistered)(nil),
 		(*Event_HostDetailsUpdated)(nil),
 		(*Event_HeartbeatSucceeded)(nil),
 		(*Event_HeartbeatFailed)(nil),
+		(*Event_HostDeregistered)(nil),
+		(*Event_HostRestored)(nil),
 		(*Event_ResourceDiscovered)(nil),
 		(*Event_ResourceChanged)(nil),
 		(*Event_ResourceDeleted)(nil),
@@ -572,6 +673,9 @@ func file_fleetstream_v1_event_proto_init() {
 	}
 	file_fleetstream_v1_event_proto_msgTypes[1].OneofWrappers = []any{
 		(*AggregateState_Host)(nil),
+		(*AggregateState_Cluster)(nil),
+		(*AggregateState_SapSystem)(nil),
+		(*AggregateState_Database)(nil),
 		(*AggregateState_CloudResource)(nil),
 		(*AggregateState_Link)(nil),
 	}

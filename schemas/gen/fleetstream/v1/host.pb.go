@@ -665,6 +665,143 @@ func (x *HeartbeatFailed) GetLastHeartbeatAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// DeregisterHost removes a host whose heartbeat is lost (DELETE
+// /api/v1/hosts/{id}); it cascades to its cluster membership and instances.
+type DeregisterHost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeregisterHost) Reset() {
+	*x = DeregisterHost{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeregisterHost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeregisterHost) ProtoMessage() {}
+
+func (x *DeregisterHost) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeregisterHost.ProtoReflect.Descriptor instead.
+func (*DeregisterHost) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeregisterHost) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// HostDeregistered: the host was removed; only RegisterHost (restoring it)
+// is accepted after.
+type HostDeregistered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostDeregistered) Reset() {
+	*x = HostDeregistered{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostDeregistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostDeregistered) ProtoMessage() {}
+
+func (x *HostDeregistered) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostDeregistered.ProtoReflect.Descriptor instead.
+func (*HostDeregistered) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *HostDeregistered) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+// HostRestored: a deregistered host registered again.
+type HostRestored struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Details       *HostDetails           `protobuf:"bytes,1,opt,name=details,proto3" json:"details,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostRestored) Reset() {
+	*x = HostRestored{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostRestored) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostRestored) ProtoMessage() {}
+
+func (x *HostRestored) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostRestored.ProtoReflect.Descriptor instead.
+func (*HostRestored) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *HostRestored) GetDetails() *HostDetails {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
 var File_fleetstream_v1_host_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_host_proto_rawDesc = "" +
@@ -717,7 +854,13 @@ const file_fleetstream_v1_host_proto_rawDesc = "" +
 	"\x12HeartbeatSucceeded\x12*\n" +
 	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"Y\n" +
 	"\x0fHeartbeatFailed\x12F\n" +
-	"\x11last_heartbeat_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x0flastHeartbeatAtBGZEgithub.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1;fleetv1b\x06proto3"
+	"\x11last_heartbeat_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x0flastHeartbeatAt\"<\n" +
+	"\x0eDeregisterHost\x12*\n" +
+	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\">\n" +
+	"\x10HostDeregistered\x12*\n" +
+	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"E\n" +
+	"\fHostRestored\x125\n" +
+	"\adetails\x18\x01 \x01(\v2\x1b.fleetstream.v1.HostDetailsR\adetailsBGZEgithub.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1;fleetv1b\x06proto3"
 
 var (
 	file_fleetstream_v1_host_proto_rawDescOnce sync.Once
@@ -731,7 +874,7 @@ func file_fleetstream_v1_host_proto_rawDescGZIP() []byte {
 	return file_fleetstream_v1_host_proto_rawDescData
 }
 
-var file_fleetstream_v1_host_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_fleetstream_v1_host_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_fleetstream_v1_host_proto_goTypes = []any{
 	(*HostDetails)(nil),           // 0: fleetstream.v1.HostDetails
 	(*SystemdUnit)(nil),           // 1: fleetstream.v1.SystemdUnit
@@ -743,27 +886,33 @@ var file_fleetstream_v1_host_proto_goTypes = []any{
 	(*HostDetailsUpdated)(nil),    // 7: fleetstream.v1.HostDetailsUpdated
 	(*HeartbeatSucceeded)(nil),    // 8: fleetstream.v1.HeartbeatSucceeded
 	(*HeartbeatFailed)(nil),       // 9: fleetstream.v1.HeartbeatFailed
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*DeregisterHost)(nil),        // 10: fleetstream.v1.DeregisterHost
+	(*HostDeregistered)(nil),      // 11: fleetstream.v1.HostDeregistered
+	(*HostRestored)(nil),          // 12: fleetstream.v1.HostRestored
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_fleetstream_v1_host_proto_depIdxs = []int32{
-	10, // 0: fleetstream.v1.HostDetails.last_boot_at:type_name -> google.protobuf.Timestamp
+	13, // 0: fleetstream.v1.HostDetails.last_boot_at:type_name -> google.protobuf.Timestamp
 	1,  // 1: fleetstream.v1.HostDetails.systemd_units:type_name -> fleetstream.v1.SystemdUnit
 	0,  // 2: fleetstream.v1.Host.details:type_name -> fleetstream.v1.HostDetails
-	10, // 3: fleetstream.v1.Host.last_heartbeat_at:type_name -> google.protobuf.Timestamp
-	10, // 4: fleetstream.v1.Host.registered_at:type_name -> google.protobuf.Timestamp
-	10, // 5: fleetstream.v1.Host.updated_at:type_name -> google.protobuf.Timestamp
+	13, // 3: fleetstream.v1.Host.last_heartbeat_at:type_name -> google.protobuf.Timestamp
+	13, // 4: fleetstream.v1.Host.registered_at:type_name -> google.protobuf.Timestamp
+	13, // 5: fleetstream.v1.Host.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 6: fleetstream.v1.RegisterHost.details:type_name -> fleetstream.v1.HostDetails
 	0,  // 7: fleetstream.v1.UpdateHostDetails.details:type_name -> fleetstream.v1.HostDetails
-	10, // 8: fleetstream.v1.UpdateHeartbeat.at:type_name -> google.protobuf.Timestamp
+	13, // 8: fleetstream.v1.UpdateHeartbeat.at:type_name -> google.protobuf.Timestamp
 	0,  // 9: fleetstream.v1.HostRegistered.details:type_name -> fleetstream.v1.HostDetails
 	0,  // 10: fleetstream.v1.HostDetailsUpdated.details:type_name -> fleetstream.v1.HostDetails
-	10, // 11: fleetstream.v1.HeartbeatSucceeded.at:type_name -> google.protobuf.Timestamp
-	10, // 12: fleetstream.v1.HeartbeatFailed.last_heartbeat_at:type_name -> google.protobuf.Timestamp
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	13, // 11: fleetstream.v1.HeartbeatSucceeded.at:type_name -> google.protobuf.Timestamp
+	13, // 12: fleetstream.v1.HeartbeatFailed.last_heartbeat_at:type_name -> google.protobuf.Timestamp
+	13, // 13: fleetstream.v1.DeregisterHost.at:type_name -> google.protobuf.Timestamp
+	13, // 14: fleetstream.v1.HostDeregistered.at:type_name -> google.protobuf.Timestamp
+	0,  // 15: fleetstream.v1.HostRestored.details:type_name -> fleetstream.v1.HostDetails
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_fleetstream_v1_host_proto_init() }
@@ -777,7 +926,7 @@ func file_fleetstream_v1_host_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetstream_v1_host_proto_rawDesc), len(file_fleetstream_v1_host_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
