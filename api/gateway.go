@@ -37,6 +37,7 @@ func newGateway() *runtime.ServeMux {
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonMarshaler),
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
+		runtime.WithForwardResponseOption(httpCodeFromHeader), // hosts.go
 	)
 }
 

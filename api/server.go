@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
-	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,6 +23,11 @@ type HostFilter struct {
 	OS             string
 	// One of unknown, passing, warning, critical (validated by the API).
 	Health string
+	// Tags must all be set on the host.
+	Tags []string
+	// Provider: aws, azure, gcp, kvm, nutanix, vmware or unknown.
+	Provider            string
+	IncludeDeregistered bool
 }
 
 // Store is the ClickHouse read model the lists and histories come from.
@@ -65,8 +68,10 @@ func NewServer(hosts HostReader, store Store, logger *slog.Logger) *Server {
 
 // ListHosts lists hosts from the read model, ordered by the store's key.
 func (s *Server) ListHosts(ctx context.Context, req *fleetv1.ListHostsRequest) (*fleetv1.ListHostsResponse, error) {
-	if req.GetHealth() != "" && !slices.Contains(healthValues, req.GetHealth()) {
-		return nil, status.Errorf(codes.InvalidArgument, "health must be one of %s; got %q", strings.Join(healthValues, ", "), req.GetHealth())
+	filter := HostFilter{HostnamePrefix: req.GetHostnamePrefix(), OS: req.GetOs(), Health: req.GetHealth(),
+		Tags: req.GetTag(), Provider: req.GetProvider(), IncludeDeregistered: req.GetIncludeDeregistered()}
+	if err := validateFilter(DiscoveryFilter{Health: filter.Health, Provider: filter.Provider, Tags: filter.Tags}, nil); err != nil {
+		return nil, err
 	}
 	size, err := pageSize(req.GetPageSize())
 	if err != nil {
@@ -77,7 +82,6 @@ func (s *Server) ListHosts(ctx context.Context, req *fleetv1.ListHostsRequest) (
 	if err != nil {
 		return nil, err
 	}
-	filter := HostFilter{HostnamePrefix: req.GetHostnamePrefix(), OS: req.GetOs(), Health: req.GetHealth()}
 	hosts, last, err := s.store.ListHosts(ctx, filter, size, after)
 	if err != nil {
 		return nil, s.readError(ctx, "list hosts", err)

@@ -21,6 +21,7 @@ import (
 	cloudresource "github.com/fleetstream/fleetstream/processors/cloud_resource"
 	"github.com/fleetstream/fleetstream/processors/host"
 	"github.com/fleetstream/fleetstream/processors/links"
+	"github.com/fleetstream/fleetstream/processors/membership"
 	"github.com/fleetstream/fleetstream/processors/scenario"
 )
 
@@ -50,6 +51,7 @@ func seriesNames(t *testing.T) map[string]bool {
 	host.NewMetrics(rec)
 	cloudresource.NewMetrics(rec)
 	links.NewMetrics(rec)
+	membership.NewMetrics(rec)
 	clickhouse.NewMetrics(rec)
 	api.NewMetrics(rec)
 	tasks.NewMetrics(rec)
@@ -201,6 +203,7 @@ func TestDashboardQueriesUseRealMetrics(t *testing.T) {
 		"fleetstream_scenario_dead_letters_total", "fleetstream_host_dead_letters_total", "fleetstream_clickhouse_sink_dead_letters_total",
 		"fleetstream_cloud_resource_commands_total", "fleetstream_cloud_resource_events_emitted_total", "fleetstream_cloud_resource_dead_letters_total",
 		"fleetstream_links_inputs_total", "fleetstream_links_events_emitted_total", "fleetstream_links_dead_letters_total",
+		"fleetstream_membership_commands_total", "fleetstream_membership_dead_letters_total",
 		"fleetstream_tasks_finished_total", "fleetstream_task_run_seconds", "fleetstream_task_wait_seconds",
 		"fleetstream_tasks_active", "fleetstream_tasks_buffered", "fleetstream_tasks_relayed_total",
 		"fleetstream_scheduler_fired_total", "fleetstream_scheduler_fire_errors_total",

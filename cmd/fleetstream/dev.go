@@ -51,6 +51,7 @@ func devCmd() *cobra.Command {
 	s.clickhouseFlags(fs)
 	s.ingestFlags(fs)
 	s.serverFlags(fs, "127.0.0.1:8080")
+	heartbeatFlags(fs, &s.heartbeat)
 	fs.StringVar(&o.dataDir, "data-dir", ".data", "where the embedded Kafka and the local ClickHouse keep their data")
 	fs.IntVar(&o.simulate, "simulate", 0, "add N simulated hosts, publishing like real agents")
 	fs.Float64Var(&o.changeRate, "sim-change-rate", 0.01, "fraction of simulated discoveries that change something")

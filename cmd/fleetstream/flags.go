@@ -14,6 +14,7 @@ import (
 	"github.com/fleetstream/fleetstream/internal/kafka"
 	"github.com/fleetstream/fleetstream/internal/system"
 	"github.com/fleetstream/fleetstream/internal/tlsconfig"
+	"github.com/fleetstream/fleetstream/processors/host"
 )
 
 // settings are the flags shared by the roles; each is also read from
@@ -35,6 +36,7 @@ type settings struct {
 	listen        string
 	stateDir      string
 	maxBody       int64
+	heartbeat     host.HeartbeatConfig
 }
 
 func (s *settings) kafkaFlags(fs *pflag.FlagSet) {
@@ -75,6 +77,9 @@ func (s *settings) config(reg *prometheus.Registry) (system.Config, error) {
 	if err != nil {
 		return system.Config{}, err
 	}
+	if err := checkHeartbeat(s.heartbeat); s.heartbeat != (host.HeartbeatConfig{}) && err != nil { // set only with the process role
+		return system.Config{}, err
+	}
 	cfg := system.Config{
 		Brokers:      s.brokers,
 		Kafka:        kafkaSec,
@@ -85,6 +90,7 @@ func (s *settings) config(reg *prometheus.Registry) (system.Config, error) {
 		AgentKeys:    ingest.AgentKeys{Secret: []byte(s.agentSecret), Enrollment: s.enrollmentKey},
 		MaxBodyBytes: s.maxBody,
 		StateDir:     s.stateDir,
+		Heartbeat:    s.heartbeat,
 		Logger:       slog.Default(),
 		Registry:     reg,
 	}

@@ -54,6 +54,9 @@ func roleCmd(use, short string, roles system.Roles) *cobra.Command {
 	if roles.API {
 		s.apiFlags(fs)
 	}
+	if roles.Process {
+		heartbeatFlags(fs, &s.heartbeat)
+	}
 	return cmd
 }
 

@@ -25,6 +25,13 @@ type HostFilter struct {
 	OS string
 	// Health is one of unknown, passing, warning, critical.
 	Health string
+	// Tags must all be set on the host, exactly.
+	Tags []string
+	// Provider is the platform the host runs on: aws, azure, gcp, kvm,
+	// nutanix, vmware or unknown.
+	Provider string
+	// IncludeDeregistered lists deregistered hosts too.
+	IncludeDeregistered bool
 }
 
 // stateJSON reads the state columns, written by the sink with the fields
@@ -61,6 +68,18 @@ func ListHosts(ctx context.Context, conn driver.Conn, db string, f HostFilter, p
 		q.WriteString(" AND health = ?")
 		args = append(args, f.Health)
 	}
+	if f.Provider != "" {
+		q.WriteString(" AND provider = ?")
+		args = append(args, f.Provider)
+	}
+	if !f.IncludeDeregistered {
+		q.WriteString(" AND deregistered = 0")
+	}
+	tagArgs, err := tagClause(&q, db, EntityHost, f.Tags)
+	if err != nil {
+		return nil, "", fmt.Errorf("list hosts: %w", err)
+	}
+	args = append(args, tagArgs...)
 	q.WriteString(" ORDER BY id LIMIT ?")
 	args = append(args, pageSize+1)
 

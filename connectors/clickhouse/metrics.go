@@ -45,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "write_retries_total",
-			Help: "Failed writes that were retried, by target (events, hosts, cloud_resources, links, dlq).",
+			Help: "Failed writes that were retried, by target (events, hosts, clusters, sap_systems, databases, cloud_resources, links, dlq).",
 		}, []string{"target"}),
 		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "commit_errors_total",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -56,7 +57,7 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, logger *slo
 		}
 		began := time.Now()
 		for i, stmt := range m.Statements {
-			if err := conn.Exec(ctx, stmt); err != nil {
+			if err := execMigration(ctx, conn, stmt); err != nil {
 				return fmt.Errorf("migration %s statement %d on %s: %w", m.Name, i+1, database, err)
 			}
 		}
@@ -110,4 +111,27 @@ func recordMigration(ctx context.Context, conn driver.Conn, ledger string, m chs
 		return fmt.Errorf("record migration %s: %w", m.Name, err)
 	}
 	return nil
+}
+
+// addColumnIfNotExists matches "ALTER TABLE db.t ADD COLUMN IF NOT EXISTS
+// name type": 18.16 has no IF NOT EXISTS there, so Migrate looks the column
+// up itself and sends the ALTER without it.
+var addColumnIfNotExists = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)\s+ADD\s+COLUMN\s+IF\s+NOT\s+EXISTS\s+([A-Za-z0-9_]+)\s+(.+)$`)
+
+// execMigration runs one migration statement, so that every statement can
+// run twice on every ClickHouse version (see schemas/clickhouse).
+func execMigration(ctx context.Context, conn driver.Conn, stmt string) error {
+	m := addColumnIfNotExists.FindStringSubmatch(stmt)
+	if m == nil {
+		return conn.Exec(ctx, stmt)
+	}
+	var n uint64
+	err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?", m[1], m[2], m[3]).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("look up column %s of %s.%s: %w", m[3], m[1], m[2], err)
+	}
+	if n > 0 {
+		return nil
+	}
+	return conn.Exec(ctx, "ALTER TABLE "+m[1]+"."+m[2]+" ADD COLUMN "+m[3]+" "+m[4])
 }

@@ -44,7 +44,8 @@ func TestMigrateTwiceIsANoOp(t *testing.T) {
 		}
 		got = append(got, name+":"+engine)
 	}
-	want := "cloud_resources:ReplacingMergeTree events:ReplacingMergeTree hosts:ReplacingMergeTree links:ReplacingMergeTree schema_migrations:ReplacingMergeTree"
+	want := "cloud_resources:ReplacingMergeTree clusters:ReplacingMergeTree databases:ReplacingMergeTree events:ReplacingMergeTree hosts:ReplacingMergeTree links:ReplacingMergeTree " +
+		"sap_systems:ReplacingMergeTree schema_migrations:ReplacingMergeTree tags:ReplacingMergeTree"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("tables = %v, want %s", got, want)
 	}

@@ -49,6 +49,9 @@ type projected struct {
 	resourceAttributes string
 	// link is set by link events: the link after the event.
 	link *fleetv1.Link
+	// entity is set by cluster, SAP system and database events (not
+	// rejections): the row of its table.
+	entity *entityRow
 }
 
 // project decodes a fleet.events.v1 record value. The event type is the
@@ -110,6 +113,11 @@ func project(value []byte) (*projected, error) {
 		}
 		p.resource, p.resourceState, p.resourceAttributes = r, string(entity), string(attrs)
 	}
+	if ev.GetCommandRejected() == nil {
+		if p.entity, err = entityOf(ev, string(entity)); err != nil {
+			return nil, err
+		}
+	}
 	if l := ev.GetState().GetLink(); l != nil {
 		if l.GetFrom().GetId() == "" || l.GetTo().GetId() == "" {
 			return nil, &rejectionError{reasonInvalid, fmt.Errorf("event %s carries a link without both ends", ev.GetEventId())}
@@ -167,11 +175,13 @@ type hostColumns struct {
 	lastHeartbeatAt, registeredAt, updatedAt                   []time.Time
 	version                                                    []uint64
 	state                                                      []string
+	provider                                                   []string
+	deregistered                                               []uint8
 }
 
 const hostsInsert = "INSERT INTO %s (id, hostname, fqdn, os_name, os_version, kernel_version, arch, cpu_count, " +
 	"socket_count, total_memory_mb, ip_addresses, agent_version, health, heartbeat, last_heartbeat_at, " +
-	"registered_at, updated_at, version, state)"
+	"registered_at, updated_at, version, state, provider, deregistered)"
 
 func (c *hostColumns) add(p *projected) {
 	h := p.host
@@ -199,6 +209,12 @@ func (c *hostColumns) add(p *projected) {
 	c.updatedAt = append(c.updatedAt, dateTime(h.GetUpdatedAt()))
 	c.version = append(c.version, h.GetVersion())
 	c.state = append(c.state, p.hostState)
+	c.provider = append(c.provider, h.GetProvider().GetProvider())
+	var deregistered uint8
+	if h.GetDeregistered() {
+		deregistered = 1
+	}
+	c.deregistered = append(c.deregistered, deregistered)
 }
 
 func (c *hostColumns) len() int { return len(c.id) }
@@ -206,7 +222,7 @@ func (c *hostColumns) len() int { return len(c.id) }
 func (c *hostColumns) values() []any {
 	return []any{c.id, c.hostname, c.fqdn, c.osName, c.osVersion, c.kernelVersion, c.arch, c.cpuCount,
 		c.socketCount, c.totalMemoryMB, c.ipAddresses, c.agentVersion, c.health, c.heartbeat, c.lastHeartbeatAt,
-		c.registeredAt, c.updatedAt, c.version, c.state}
+		c.registeredAt, c.updatedAt, c.version, c.state, c.provider, c.deregistered}
 }
 
 // resourceColumns are rows of the cloud_resources table in the order of

@@ -67,8 +67,8 @@ type SinkOptions struct {
 	Metrics *Metrics
 }
 
-// Sink projects fleet.events.v1 into the events, hosts, cloud_resources and
-// links tables.
+// Sink projects fleet.events.v1 into the events, hosts, clusters,
+// sap_systems, databases, cloud_resources and links tables.
 //
 // Delivery is at least once, and duplicates are harmless: a batch's offsets
 // are committed only after ClickHouse acknowledged every insert of the batch
@@ -94,6 +94,8 @@ type Sink struct {
 
 	// Inserts into the cloud_resources and links tables.
 	resourcesInsert, linksInsert string
+	// entityInserts are the inserts into the entity tables, by table.
+	entityInserts map[string]string
 
 	// Owned by Run's goroutine.
 	client         *kgo.Client
@@ -154,6 +156,11 @@ func NewSink(opts SinkOptions) (*Sink, error) {
 	links, _ := table(s.database, "links")
 	s.resourcesInsert = fmt.Sprintf(resourcesInsert, resources)
 	s.linksInsert = fmt.Sprintf(linksInsert, links)
+	s.entityInserts = map[string]string{}
+	for _, name := range entityTables {
+		tbl, _ := table(s.database, name)
+		s.entityInserts[name] = fmt.Sprintf(entityInserts[name], tbl)
+	}
 	return s, nil
 }
 
@@ -219,6 +226,8 @@ type batch struct {
 	// resources and links likewise keep the newest version per row key.
 	resources map[string]*projected
 	links     map[linkKey]*projected
+	// entities keeps the newest cluster, SAP system and database rows.
+	entities map[entityKey]*entityRow
 }
 
 type deadLetter struct {
@@ -227,7 +236,8 @@ type deadLetter struct {
 }
 
 func newBatch() *batch {
-	return &batch{hosts: map[string]*projected{}, resources: map[string]*projected{}, links: map[linkKey]*projected{}, last: map[int32]*kgo.Record{}}
+	return &batch{hosts: map[string]*projected{}, resources: map[string]*projected{}, links: map[linkKey]*projected{},
+		entities: map[entityKey]*entityRow{}, last: map[int32]*kgo.Record{}}
 }
 
 // fill polls until the batch is full, its flush interval has passed since
@@ -325,6 +335,12 @@ func (s *Sink) add(b *batch, r *kgo.Record, p *projected, err error) {
 			b.resources[p.resource.GetId()] = p
 		}
 	}
+	if e := p.entity; e != nil {
+		k := entityKey{e.table, e.id}
+		if prev, ok := b.entities[k]; !ok || prev.version <= e.version {
+			b.entities[k] = e
+		}
+	}
 	if p.link != nil {
 		k := keyOfLink(p.link)
 		if prev, ok := b.links[k]; !ok || prev.link.GetVersion() <= p.link.GetVersion() {
@@ -397,6 +413,9 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 			return err
 		}
 		s.metrics.rows.WithLabelValues("links").Add(float64(links.len()))
+	}
+	if err := s.flushEntities(ctx, b); err != nil {
+		return err
 	}
 
 	last := make([]*kgo.Record, 0, len(b.last))

@@ -21,6 +21,10 @@ const (
 	SapSystemGroup  = "fleet.sap_system"
 	DatabaseGroup   = "fleet.database"
 	MembershipGroup = "fleet.membership"
+	// The reaction that tells SAP systems about their database
+	// (processors/sap_system), keyed by database tenant name; it also has
+	// a loop topic.
+	SapDatabasesGroup = "fleet.sap_system.databases"
 	// Configuration checks (processors/checks): per-target evaluation and
 	// on-demand executions.
 	ChecksGroup     = "fleet.checks"
@@ -163,6 +167,8 @@ func (t Topics) All() []Topic {
 		{Name: TableTopic(t.Group(DatabaseGroup)), Partitions: p, Configs: compacted},
 		{Name: TableTopic(t.Group(MembershipGroup)), Partitions: p, Configs: compacted},
 		{Name: LoopTopic(t.Group(MembershipGroup)), Partitions: p},
+		{Name: TableTopic(t.Group(SapDatabasesGroup)), Partitions: p, Configs: compacted},
+		{Name: LoopTopic(t.Group(SapDatabasesGroup)), Partitions: p},
 		{Name: t.ChecksCommands, Partitions: p},
 		{Name: t.ChecksResults, Partitions: p},
 		{Name: TableTopic(t.Group(ChecksGroup)), Partitions: p, Configs: compacted},

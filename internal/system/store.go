@@ -25,7 +25,8 @@ type store struct {
 
 func (s *store) ListHosts(ctx context.Context, f api.HostFilter, pageSize int, after string) ([]*fleetv1.Host, string, error) {
 	return clickhouse.ListHosts(ctx, s.conn, s.db, clickhouse.HostFilter{
-		HostnamePrefix: f.HostnamePrefix, OS: f.OS, Health: f.Health,
+		HostnamePrefix: f.HostnamePrefix, OS: f.OS, Health: f.Health, Tags: f.Tags, Provider: f.Provider,
+		IncludeDeregistered: f.IncludeDeregistered,
 	}, pageSize, after)
 }
 

@@ -52,7 +52,11 @@ type Config struct {
 	// SinkFlushInterval bounds how long an event waits in a sink batch
 	// (0: the sink default).
 	SinkFlushInterval time.Duration
-	Logger            *slog.Logger
+	// Heartbeat is when a host's heartbeat is lost (heartbeat.go).
+	Heartbeat host.HeartbeatConfig
+	// Checks configures the checks processors and API (checks.go).
+	Checks ChecksConfig
+	Logger *slog.Logger
 	// Registry is the process's (NewRegistry: with the runtime
 	// collectors); roles register only their own metrics on it. Default
 	// NewRegistry().
@@ -187,9 +191,19 @@ func runProcessors(ctx context.Context, g *errgroup.Group, cfg Config) (func(con
 		return nil, err
 	}
 	procs := append([]*goka.Processor{sc, hp}, cloud...)
+	if procs, err = withClusters(cfg, opts, procs); err != nil { // cluster.go
+		return nil, err
+	}
+	if procs, err = withMembership(cfg, opts, procs); err != nil { // membership.go
+		return nil, err
+	}
+	if procs, err = withChecks(ctx, g, cfg, opts, procs); err != nil { // checks.go
+		return nil, err
+	}
 	for _, p := range procs {
 		g.Go(func() error { return ignoreCanceled(p.Run(ctx)) })
 	}
+	runHeartbeatSweeps(ctx, g, cfg, hp, log) // heartbeat.go
 	return func(context.Context) error {
 		for _, p := range procs {
 			if !p.Recovered() {
@@ -261,8 +275,17 @@ func newAPI(ctx context.Context, g *errgroup.Group, cfg Config, extra map[string
 	if err != nil {
 		return nil, err
 	}
+	hostsAPI, err := hostsService(ctx, cfg, host.NewReader(view)) // hosts.go
+	if err != nil {
+		return nil, err
+	}
+	hosts := host.NewReader(view)
+	discovery, err := discoveryAPI(ctx, g, cfg, conn, hosts, extra) // discovery.go
+	if err != nil {
+		return nil, err
+	}
 	return api.New(api.Options{
-		Hosts:    host.NewReader(view),
+		Hosts:    hosts,
 		Store:    &store{conn: conn, db: cfg.Database},
 		Keys:     cfg.UserKeys,
 		Logger:   cfg.Logger.With("role", "api"),
@@ -275,7 +298,7 @@ func newAPI(ctx context.Context, g *errgroup.Group, cfg Config, extra map[string
 			return conn.Ping(ctx)
 		},
 		Extra:    extra,
-		Services: []api.Service{cloud, tasksAPI},
+		Services: []api.Service{cloud, tasksAPI, discovery, hostsAPI},
 	})
 }
 

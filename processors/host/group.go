@@ -18,6 +18,8 @@ var hosts = aggregate.Definition[fleetv1.Host, *fleetv1.Host]{
 	Commands:  func(t kafka.Topics) string { return t.HostCommands },
 	KeyedBy:   "host id",
 	Decide:    decide,
+	// The heartbeat sweep (sweep.go).
+	Visit: sweepCommand,
 }
 
 // NewProcessor returns the host aggregate processor. Production and tests

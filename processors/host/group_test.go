@@ -75,7 +75,8 @@ func TestHostLifecycle(t *testing.T) {
 
 	h.Send(t, heartbeatAt("c4", t1))
 	evs = h.Drain(t)
-	if len(evs) != 1 || evs[0].Version != 3 || !evs[0].GetHeartbeatSucceeded().GetAt().AsTime().Equal(t1) {
+	if len(evs) != 2 || evs[0].Version != 3 || !evs[0].GetHeartbeatSucceeded().GetAt().AsTime().Equal(t1) ||
+		evs[1].Version != 4 || evs[1].GetHostHealthChanged().GetHealth() != HealthPassing {
 		t.Fatalf("first heartbeat emitted %v", evs)
 	}
 	h.Send(t, heartbeatAt("c5", t2))
@@ -83,7 +84,7 @@ func TestHostLifecycle(t *testing.T) {
 		t.Fatalf("second heartbeat emitted %v", evs)
 	}
 	stored := tableHost(h, hostID)
-	if !stored.LastHeartbeatAt.AsTime().Equal(t2) || stored.Version != 3 || stored.Heartbeat != HealthPassing || stored.Health != HealthPassing {
+	if !stored.LastHeartbeatAt.AsTime().Equal(t2) || stored.Version != 4 || stored.Heartbeat != HealthPassing || stored.Health != HealthPassing {
 		t.Fatalf("table after the second heartbeat: %v", stored)
 	}
 
@@ -143,8 +144,8 @@ func TestReprocessingEmitsIdenticalEvents(t *testing.T) {
 		}
 	}
 	first, second := emitted(), emitted()
-	if len(first) != 4 {
-		t.Fatalf("%d events, want 4", len(first))
+	if len(first) != 5 { // the heartbeat's with HostHealthChanged
+		t.Fatalf("%d events, want 5", len(first))
 	}
 	for i := range first {
 		if string(first[i]) != string(second[i]) {

@@ -34,14 +34,39 @@ type decision = aggregate.Decision[*fleetv1.Host]
 // and the state, never from the clock, so reprocessing a command after a
 // crash re-emits identical records; and applying a command twice changes
 // nothing the second time.
+//
+// An unknown host accepts only RegisterHost; a deregistered one only
+// RegisterHost too, which restores it.
 func decide(current *fleetv1.Host, cmd *fleetv1.Command) decision {
+	if reg, ok := cmd.GetBody().(*fleetv1.Command_RegisterHost); ok {
+		return registerHost(current, cmd, reg.RegisterHost)
+	}
+	if sweep, ok := cmd.GetBody().(*fleetv1.Command_SweepHeartbeat); ok {
+		// The sweep visits every host of the table, registered or not: it
+		// is never an error, so never a rejection.
+		return sweepHeartbeat(current, cmd, sweep.SweepHeartbeat)
+	}
+	if current == nil {
+		return notRegistered(cmd)
+	}
+	if current.GetDeregistered() {
+		return rejected(current, cmd, fmt.Sprintf("host %s is deregistered: only RegisterHost (its agent's next host discovery) restores it", cmd.GetAggregateId()))
+	}
 	switch body := cmd.GetBody().(type) {
-	case *fleetv1.Command_RegisterHost:
-		return registerHost(current, cmd, body.RegisterHost)
 	case *fleetv1.Command_UpdateHostDetails:
 		return updateHostDetails(current, cmd, body.UpdateHostDetails)
 	case *fleetv1.Command_UpdateHeartbeat:
 		return updateHeartbeat(current, cmd, body.UpdateHeartbeat)
+	case *fleetv1.Command_UpdateProvider:
+		return updateProvider(current, cmd, body.UpdateProvider)
+	case *fleetv1.Command_UpdateSlesSubscriptions:
+		return updateSlesSubscriptions(current, cmd, body.UpdateSlesSubscriptions)
+	case *fleetv1.Command_UpdateSaptuneStatus:
+		return updateSaptuneStatus(current, cmd, body.UpdateSaptuneStatus)
+	case *fleetv1.Command_UpdateHostChecksHealth:
+		return updateChecksHealth(current, cmd, body.UpdateHostChecksHealth)
+	case *fleetv1.Command_DeregisterHost:
+		return deregisterHost(current, cmd, body.DeregisterHost)
 	default:
 		return rejected(current, cmd, fmt.Sprintf("%s is not a host command", aggregate.CommandName(cmd)))
 	}
@@ -53,15 +78,20 @@ func registerHost(current *fleetv1.Host, cmd *fleetv1.Command, c *fleetv1.Regist
 	}
 	if current == nil {
 		ch := change{cmd: cmd, next: &fleetv1.Host{
-			Id:           cmd.GetAggregateId(),
-			Details:      proto.CloneOf(c.GetDetails()),
-			Heartbeat:    HealthUnknown,
-			RegisteredAt: cmd.GetIssuedAt(),
+			Id:            cmd.GetAggregateId(),
+			Details:       proto.CloneOf(c.GetDetails()),
+			Heartbeat:     HealthUnknown,
+			SaptuneHealth: HealthUnknown,
+			ChecksHealth:  HealthUnknown,
+			RegisteredAt:  cmd.GetIssuedAt(),
 		}}
 		ch.record(&fleetv1.Event{Payload: &fleetv1.Event_HostRegistered{
 			HostRegistered: &fleetv1.HostRegistered{Details: proto.CloneOf(c.GetDetails())},
 		}})
-		return ch.decision()
+		return ch.decision(HealthUnknown)
+	}
+	if current.GetDeregistered() {
+		return restoreHost(current, cmd, c)
 	}
 	// A known host registering again (agent reinstalled, table lost
 	// upstream) is a details update, not an error.
@@ -69,17 +99,14 @@ func registerHost(current *fleetv1.Host, cmd *fleetv1.Command, c *fleetv1.Regist
 	if len(changed) == 0 {
 		return decision{Outcome: aggregate.Noop}
 	}
-	ch := change{cmd: cmd, next: proto.CloneOf(current)}
+	ch := newChange(current, cmd)
 	ch.next.Details = proto.CloneOf(c.GetDetails())
 	ch.detailsUpdated(changed)
-	return ch.decision()
+	return ch.decision(current.GetHealth())
 }
 
 func updateHostDetails(current *fleetv1.Host, cmd *fleetv1.Command, c *fleetv1.UpdateHostDetails) decision {
-	if current == nil {
-		return notRegistered(cmd)
-	}
-	ch := change{cmd: cmd, next: proto.CloneOf(current)}
+	ch := newChange(current, cmd)
 	if ch.next.Details == nil {
 		ch.next.Details = new(fleetv1.HostDetails)
 	}
@@ -92,53 +119,19 @@ func updateHostDetails(current *fleetv1.Host, cmd *fleetv1.Command, c *fleetv1.U
 		return decision{Outcome: aggregate.Noop}
 	}
 	ch.detailsUpdated(changed)
-	return ch.decision()
+	return ch.decision(current.GetHealth())
 }
-
-func updateHeartbeat(current *fleetv1.Host, cmd *fleetv1.Command, c *fleetv1.UpdateHeartbeat) decision {
-	if current == nil {
-		return notRegistered(cmd)
-	}
-	if c.GetAt() == nil {
-		return rejected(current, cmd, "UpdateHeartbeat has no time (at)")
-	}
-	at := c.GetAt().AsTime()
-	if last := current.GetLastHeartbeatAt(); last != nil && !at.After(last.AsTime()) {
-		return decision{Outcome: aggregate.Noop} // redelivered or out of order
-	}
-	ch := change{cmd: cmd, next: proto.CloneOf(current)}
-	ch.next.LastHeartbeatAt = c.GetAt()
-	if current.GetHeartbeat() != HealthPassing {
-		ch.next.Heartbeat = HealthPassing
-		ch.record(&fleetv1.Event{Payload: &fleetv1.Event_HeartbeatSucceeded{
-			HeartbeatSucceeded: &fleetv1.HeartbeatSucceeded{At: c.GetAt()},
-		}})
-	}
-	// A heartbeat of a passing host is stored without an event: one event
-	// per agent every few seconds would bury the event store in noise.
-	return ch.decision()
-}
-
-// health is the worst of the host's sub-healths. Unknown ranks below
-// passing: a sub-health that has not reported yet must not hide a known
-// one.
-func health(h *fleetv1.Host) string {
-	worst := HealthUnknown
-	for _, sub := range []string{h.GetHeartbeat()} {
-		if healthRank[sub] > healthRank[worst] {
-			worst = sub
-		}
-	}
-	return worst
-}
-
-var healthRank = map[string]int{HealthUnknown: 0, HealthPassing: 1, HealthWarning: 2, HealthCritical: 3}
 
 // change accumulates the events of one accepted command.
 type change struct {
 	cmd    *fleetv1.Command
 	next   *fleetv1.Host
 	events []*fleetv1.Event
+}
+
+// newChange starts a change of current (not nil).
+func newChange(current *fleetv1.Host, cmd *fleetv1.Command) change {
+	return change{cmd: cmd, next: proto.CloneOf(current)}
 }
 
 func (c *change) detailsUpdated(changed []string) {
@@ -156,7 +149,14 @@ func (c *change) record(e *fleetv1.Event) {
 	c.events = append(c.events, e)
 }
 
-func (c *change) decision() decision {
+// decision is the accepted change; when the host's health moved, a last
+// HostHealthChanged event says so.
+func (c *change) decision(previous string) decision {
+	if h := health(c.next); h != previous && len(c.events) > 0 {
+		c.record(&fleetv1.Event{Payload: &fleetv1.Event_HostHealthChanged{
+			HostHealthChanged: &fleetv1.HostHealthChanged{Health: h, Previous: previous},
+		}})
+	}
 	return decision{Events: c.events, State: c.next, Outcome: aggregate.Accepted}
 }
 

@@ -58,20 +58,23 @@ func heartbeatAt(id string, at time.Time) *fleetv1.Command {
 // registered is the host after register("c1", t0, sampleDetails()).
 func registered() *fleetv1.Host {
 	return &fleetv1.Host{
-		Id:           hostID,
-		Details:      sampleDetails(),
-		Health:       HealthUnknown,
-		Heartbeat:    HealthUnknown,
-		RegisteredAt: ts(t0),
-		UpdatedAt:    ts(t0),
-		Version:      1,
+		Id:            hostID,
+		Details:       sampleDetails(),
+		Health:        HealthUnknown,
+		Heartbeat:     HealthUnknown,
+		SaptuneHealth: HealthUnknown,
+		ChecksHealth:  HealthUnknown,
+		RegisteredAt:  ts(t0),
+		UpdatedAt:     ts(t0),
+		Version:       1,
 	}
 }
 
-// beating is registered() after a first heartbeat at t1.
+// beating is registered() after a first heartbeat at t1 (HeartbeatSucceeded
+// and HostHealthChanged).
 func beating() *fleetv1.Host {
 	h := registered()
-	h.Heartbeat, h.Health, h.LastHeartbeatAt, h.UpdatedAt, h.Version = HealthPassing, HealthPassing, ts(t1), ts(t1), 2
+	h.Heartbeat, h.Health, h.LastHeartbeatAt, h.UpdatedAt, h.Version = HealthPassing, HealthPassing, ts(t1), ts(t1), 3
 	return h
 }
 
@@ -103,13 +106,14 @@ func TestDecide(t *testing.T) {
 	changed := sampleDetails()
 	changed.CpuCount = 4
 	tests := []struct {
-		name    string
-		current *fleetv1.Host
-		cmd     *fleetv1.Command
-		outcome aggregate.Outcome
-		events  []string // event payload names
-		version uint64   // version of the events
-		check   func(t *testing.T, d decision)
+		name     string
+		current  *fleetv1.Host
+		cmd      *fleetv1.Command
+		outcome  aggregate.Outcome
+		events   []string // event payload names
+		version  uint64   // version of the events
+		versions []uint64 // or of each event
+		check    func(t *testing.T, d decision)
 	}{
 		{
 			name: "register again, same details", current: registered(),
@@ -194,13 +198,17 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "first heartbeat", current: registered(), cmd: heartbeatAt("c2", t1),
-			outcome: aggregate.Accepted, events: []string{"HeartbeatSucceeded"}, version: 2,
+			outcome: aggregate.Accepted, events: []string{"HeartbeatSucceeded", "HostHealthChanged"}, versions: []uint64{2, 3},
 			check: func(t *testing.T, d decision) {
 				if !proto.Equal(d.State, beating()) {
 					t.Errorf("state\n%v\nwant\n%v", d.State, beating())
 				}
 				if !d.Events[0].GetHeartbeatSucceeded().At.AsTime().Equal(t1) {
 					t.Errorf("payload %v", d.Events[0].GetHeartbeatSucceeded())
+				}
+				want := &fleetv1.HostHealthChanged{Health: HealthPassing, Previous: HealthUnknown}
+				if !proto.Equal(d.Events[1].GetHostHealthChanged(), want) {
+					t.Errorf("payload %v, want %v", d.Events[1].GetHostHealthChanged(), want)
 				}
 			},
 		},
@@ -218,7 +226,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "heartbeat of a critical host", cmd: heartbeatAt("c3", t2),
 			current: func() *fleetv1.Host { h := beating(); h.Heartbeat, h.Health = HealthCritical, HealthCritical; return h }(),
-			outcome: aggregate.Accepted, events: []string{"HeartbeatSucceeded"}, version: 3,
+			outcome: aggregate.Accepted, events: []string{"HeartbeatSucceeded", "HostHealthChanged"}, versions: []uint64{4, 5},
 			check: func(t *testing.T, d decision) {
 				if d.State.Heartbeat != HealthPassing || d.State.Health != HealthPassing {
 					t.Errorf("heartbeat %s, health %s", d.State.Heartbeat, d.State.Health)
@@ -234,12 +242,12 @@ func TestDecide(t *testing.T) {
 				c.Body = &fleetv1.Command_UpdateHeartbeat{UpdateHeartbeat: &fleetv1.UpdateHeartbeat{}}
 				return c
 			}(),
-			outcome: aggregate.Rejected, events: []string{"CommandRejected"}, version: 2,
+			outcome: aggregate.Rejected, events: []string{"CommandRejected"}, version: 3,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := aggregatetest.Decide(t, decide, tt.current, tt.cmd, aggregatetest.Want{Outcome: tt.outcome, Events: tt.events, Version: tt.version})
+			d := aggregatetest.Decide(t, decide, tt.current, tt.cmd, aggregatetest.Want{Outcome: tt.outcome, Events: tt.events, Version: tt.version, Versions: tt.versions})
 			if tt.check != nil {
 				tt.check(t, d)
 			}

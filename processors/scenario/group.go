@@ -26,11 +26,14 @@ func NewProcessor(brokers []string, topics kafka.Topics, m *Metrics, logger *slo
 // letters out.
 func Graph(topics kafka.Topics, m *Metrics, logger *slog.Logger) *goka.GroupGraph {
 	h := &handler{
-		hostCommands:  goka.Stream(topics.HostCommands),
-		cloudCommands: goka.Stream(topics.CloudResourceCommands),
-		dlq:           goka.Stream(topics.DLQ),
-		m:             m,
-		logger:        logger,
+		hostCommands:    goka.Stream(topics.HostCommands),
+		cloudCommands:   goka.Stream(topics.CloudResourceCommands),
+		clusterCommands: goka.Stream(topics.ClusterCommands),
+		sapCommands:     goka.Stream(topics.SapSystemCommands),
+		dbCommands:      goka.Stream(topics.DatabaseCommands),
+		dlq:             goka.Stream(topics.DLQ),
+		m:               m,
+		logger:          logger,
 	}
 	return goka.DefineGroup(goka.Group(topics.Group(kafka.ScenarioGroup)),
 		// Bytes, decoded in the callback: a codec error would stop the processor.
@@ -38,6 +41,9 @@ func Graph(topics kafka.Topics, m *Metrics, logger *slog.Logger) *goka.GroupGrap
 		goka.Persist(kafka.ProtoCodec[fleetv1.ScenarioState, *fleetv1.ScenarioState]{}),
 		goka.Output(h.hostCommands, kafka.ProtoCodec[fleetv1.Command, *fleetv1.Command]{}),
 		goka.Output(h.cloudCommands, kafka.ProtoCodec[fleetv1.Command, *fleetv1.Command]{}),
+		goka.Output(h.clusterCommands, kafka.ProtoCodec[fleetv1.Command, *fleetv1.Command]{}),
+		goka.Output(h.sapCommands, kafka.ProtoCodec[fleetv1.Command, *fleetv1.Command]{}),
+		goka.Output(h.dbCommands, kafka.ProtoCodec[fleetv1.Command, *fleetv1.Command]{}),
 		goka.Output(h.dlq, new(codec.Bytes)),
 	)
 }
@@ -49,6 +55,12 @@ type handler struct {
 	dlq           goka.Stream
 	m             *Metrics
 	logger        *slog.Logger
+
+	// sapCommands and dbCommands go to the sap_system and database
+	// aggregates (policy_sap.go).
+	sapCommands, dbCommands goka.Stream
+	// clusterCommands go to the cluster aggregate (policy_cluster.go).
+	clusterCommands goka.Stream
 }
 
 func (h *handler) process(ctx goka.Context, msg any) {
@@ -86,6 +98,12 @@ func (h *handler) commandTopic(c *fleetv1.Command) goka.Stream {
 	switch c.GetBody().(type) {
 	case *fleetv1.Command_DiscoverResource, *fleetv1.Command_DeleteResource:
 		return h.cloudCommands
+	case *fleetv1.Command_RegisterOnlineClusterHost, *fleetv1.Command_RegisterOfflineClusterHost, *fleetv1.Command_DeregisterClusterHost:
+		return h.clusterCommands
+	case *fleetv1.Command_RegisterApplicationInstance, *fleetv1.Command_MarkApplicationInstanceAbsent:
+		return h.sapCommands
+	case *fleetv1.Command_RegisterDatabaseInstance, *fleetv1.Command_MarkDatabaseInstanceAbsent:
+		return h.dbCommands
 	}
 	return h.hostCommands
 }

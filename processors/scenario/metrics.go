@@ -19,7 +19,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return &Metrics{
 		discoveries: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "fleetstream_scenario_discoveries_total",
-			Help: "Discoveries processed, by discovery type and outcome (commands, unchanged, no_difference, no_policy, host_unknown: heartbeats before the host's first discovery, stale: chunks of an older or already complete resource collection).",
+			Help: "Discoveries processed, by discovery type and outcome (commands, unchanged, no_difference, no_policy, host_unknown: heartbeats and held host facts before the host's first discovery, stale: chunks of an older or already complete resource collection).",
 		}, []string{"type", "outcome"}),
 		commands: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "fleetstream_scenario_commands_emitted_total",

@@ -19,9 +19,11 @@ func hostPolicy(next *fleetv1.ScenarioState, d *fleetv1.Discovery) ([]*fleetv1.C
 	}
 	if !next.GetHostRegistered() {
 		next.Host, next.HostRegistered = details, true
-		return []*fleetv1.Command{{Body: &fleetv1.Command_RegisterHost{
+		register := &fleetv1.Command{Body: &fleetv1.Command_RegisterHost{
 			RegisterHost: &fleetv1.RegisterHost{Details: proto.CloneOf(details)},
-		}}}, outcomeCommands, nil
+		}}
+		// Then the facts that came before (policy_host_facts.go).
+		return append([]*fleetv1.Command{register}, hostFacts(next)...), outcomeCommands, nil
 	}
 	changed := fields.Diff(next.GetHost(), details)
 	if len(changed) == 0 {

@@ -31,11 +31,11 @@ type policy func(next *fleetv1.ScenarioState, d *fleetv1.Discovery) ([]*fleetv1.
 // latest payload hash instead of a stream of "changed" discoveries.
 var policies = map[string]policy{
 	payload.HostDiscovery:         hostPolicy,
-	payload.CloudDiscovery:        noPolicy,
-	payload.SubscriptionDiscovery: noPolicy,
-	payload.HAClusterDiscovery:    noPolicy,
-	payload.SAPSystemDiscovery:    noPolicy,
-	payload.SaptuneDiscovery:      noPolicy,
+	payload.CloudDiscovery:        cloudPolicy,
+	payload.SubscriptionDiscovery: subscriptionPolicy,
+	payload.HAClusterDiscovery:    clusterPolicy,
+	payload.SAPSystemDiscovery:    sapSystemPolicy,
+	payload.SaptuneDiscovery:      saptunePolicy,
 	payload.CloudResources:        resourcesPolicy,
 }
 
@@ -47,7 +47,7 @@ const (
 	outcomeUnchanged    outcome = "unchanged"     // same fingerprint as last time
 	outcomeNoDifference outcome = "no_difference" // new bytes, same facts (e.g. key order)
 	outcomeNoPolicy     outcome = "no_policy"     // known type, no policy yet
-	outcomeHostUnknown  outcome = "host_unknown"  // heartbeat before the host's first discovery
+	outcomeHostUnknown  outcome = "host_unknown"  // heartbeat or host fact before the host's first discovery
 	outcomeStale        outcome = "stale"         // a chunk of an older or already complete collection
 )
 

@@ -84,9 +84,9 @@ func TestDetect(t *testing.T) {
 		{"changed facts", registered, discovery(payload.HostDiscovery, modified(t, host, map[string]any{"hostname": "suse2"}), collectedAt), outcomeCommands, []string{"UpdateHostDetails"}, true, ""},
 		{"heartbeat before registration", func() *fleetv1.ScenarioState { return nil }, discovery(payload.Heartbeat, nil, collectedAt), outcomeHostUnknown, nil, false, ""},
 		{"heartbeat after registration", registered, discovery(payload.Heartbeat, nil, collectedAt), outcomeCommands, []string{"UpdateHeartbeat"}, false, ""},
-		{"type without policy", registered, discovery(payload.CloudDiscovery, cloud, collectedAt), outcomeNoPolicy, nil, true, ""},
-		{"null cluster discovery", registered, discovery(payload.HAClusterDiscovery, []byte("null"), collectedAt), outcomeNoPolicy, nil, true, ""},
-		{"type without policy, malformed", registered, discovery(payload.SaptuneDiscovery, []byte(`{"a":`), collectedAt), "", nil, false, reasonMalformedPayload},
+		{"cloud discovery", registered, discovery(payload.CloudDiscovery, cloud, collectedAt), outcomeCommands, []string{"UpdateProvider"}, true, ""},
+		{"null cluster discovery", registered, discovery(payload.HAClusterDiscovery, []byte("null"), collectedAt), outcomeNoDifference, nil, true, ""},
+		{"malformed saptune payload", registered, discovery(payload.SaptuneDiscovery, []byte(`{"a":`), collectedAt), "", nil, false, reasonMalformedPayload},
 		{"malformed host payload", registered, discovery(payload.HostDiscovery, []byte(`not json`), collectedAt), "", nil, false, reasonMalformedPayload},
 		{"unknown type", registered, discovery("toaster_discovery", host, collectedAt), "", nil, false, reasonUnknownType},
 	}

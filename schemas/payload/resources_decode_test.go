@@ -96,7 +96,7 @@ func TestDecodeCloudFixtures(t *testing.T) {
 	if err != nil || m == nil {
 		t.Fatalf("AWS() = %v, %v", m, err)
 	}
-	if *m != (AWSMetadata{AccountID: "12345", InstanceID: "i-12345", Region: "eu-west-1", AvailabilityZone: "eu-west-1a", InstanceType: "t3.micro", VpcID: "vpc-12345"}) {
+	if *m != (AWSMetadata{AccountID: "12345", AmiID: "ami-12345", DataDiskNumber: 1, InstanceID: "i-12345", Region: "eu-west-1", AvailabilityZone: "eu-west-1a", InstanceType: "t3.micro", VpcID: "vpc-12345"}) {
 		t.Fatalf("metadata %+v", m)
 	}
 	for _, f := range []string{"cloud_discovery_vmware.json", "cloud_discovery_kvm.json", "cloud_discovery_azure.json", "cloud_discovery_unknown.json"} {

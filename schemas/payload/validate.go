@@ -35,8 +35,23 @@ func Validate(t string, raw []byte) error {
 	case HostDiscovery:
 		_, err := DecodeHost(raw)
 		return err
+	case CloudDiscovery:
+		_, err := DecodeProvider(raw)
+		return err
+	case SubscriptionDiscovery:
+		_, err := DecodeSubscriptions(raw)
+		return err
+	case SaptuneDiscovery:
+		_, err := DecodeSaptune(raw)
+		return err
 	case Heartbeat:
 		return nil
+	case HAClusterDiscovery:
+		_, err := DecodeHACluster(raw)
+		return err
+	case SAPSystemDiscovery:
+		_, err := DecodeSAPSystems(raw)
+		return err
 	case CloudResources:
 		_, err := DecodeResourceCollection(raw)
 		return err
@@ -45,4 +60,13 @@ func Validate(t string, raw []byte) error {
 		return errors.New("not valid JSON")
 	}
 	return nil
+}
+
+// prefixField puts prefix in front of the field err names, if it names one.
+func prefixField(prefix string, err error) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return &FieldError{Name: prefix + fe.Name, Err: fmt.Errorf("%s%w", prefix, fe.Err)}
+	}
+	return err
 }

@@ -11,6 +11,7 @@
 package aggregate
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/lovoo/goka"
@@ -43,6 +44,25 @@ type Definition[S any, PS interface {
 	// everything from the command and the state, never the clock: a
 	// command reprocessed after a crash must yield identical records.
 	Decide func(current PS, cmd *fleetv1.Command) Decision[PS]
+	// Visit, when set, gives the group a visitor (a goka.Visitor edge
+	// named VisitorName): VisitAll hands a meta value to every aggregate
+	// in the table partitions the processor owns, and Visit turns it into
+	// the command to decide on the aggregate keyed key, nil for none. The
+	// command goes through Decide like any other, so what it emits derives
+	// from meta and the state alone. A periodic sweep (the host's
+	// heartbeat timeout) is its use.
+	Visit func(key string, meta any) *fleetv1.Command
+}
+
+// VisitorName names the visitor edge of an aggregate with a Visit.
+const VisitorName = "visit"
+
+// VisitAll passes meta to every aggregate of proc's active partitions
+// through the Definition's Visit, and returns how many it visited. It
+// returns when all were visited, ctx ends or the processor rebalances or
+// stops (goka.ErrVisitAborted).
+func VisitAll(ctx context.Context, proc *goka.Processor, meta any) (int64, error) {
+	return proc.VisitAllWithStats(ctx, VisitorName, meta)
 }
 
 // NewProcessor returns the aggregate's processor with record.NewProcessor's
@@ -65,13 +85,17 @@ func (d Definition[S, PS]) Graph(topics kafka.Topics, m *Metrics, logger *slog.L
 		m:      m,
 		logger: logger,
 	}
-	return goka.DefineGroup(d.Group(topics),
+	edges := []goka.Edge{
 		// Bytes, decoded in the callback: a codec error would stop the processor.
 		goka.Input(goka.Stream(d.Commands(topics)), new(codec.Bytes), h.process),
 		goka.Persist(kafka.ProtoCodec[S, PS]{}),
 		goka.Output(h.events, kafka.ProtoCodec[fleetv1.Event, *fleetv1.Event]{}),
 		goka.Output(h.dlq, new(codec.Bytes)),
-	)
+	}
+	if d.Visit != nil {
+		edges = append(edges, goka.Visitor(VisitorName, h.visit))
+	}
+	return goka.DefineGroup(d.Group(topics), edges...)
 }
 
 // NewView returns a goka view of the aggregate's table, kept current by
@@ -101,6 +125,19 @@ func (h *handler[S, PS]) process(ctx goka.Context, msg any) {
 		h.m.DeadLetters.WithLabelValues(reason).Inc()
 		return
 	}
+	h.apply(ctx, cmd)
+}
+
+// visit decides the command Visit makes of meta for the visited aggregate.
+func (h *handler[S, PS]) visit(ctx goka.Context, meta any) {
+	if cmd := h.def.Visit(ctx.Key(), meta); cmd != nil {
+		h.apply(ctx, cmd)
+	}
+}
+
+// apply decides cmd on the aggregate of ctx, stores its new state and
+// emits its events.
+func (h *handler[S, PS]) apply(ctx goka.Context, cmd *fleetv1.Command) {
 	current, _ := ctx.Value().(PS)
 	d := h.def.Decide(current, cmd)
 	if d.State != nil {

@@ -15,6 +15,9 @@ type Want struct {
 	Outcome aggregate.Outcome
 	Events  []string // payload names, in order
 	Version uint64   // of every event
+	// Versions, when set, are the versions of the events in order
+	// instead (a command whose events take several versions).
+	Versions []uint64
 }
 
 // Decide applies cmd to current with an aggregate's decide, checks the
@@ -32,10 +35,14 @@ func Decide[PS aggregate.State](t *testing.T, decide func(PS, *fleetv1.Command) 
 		t.Errorf("outcome %s, want %s", d.Outcome, want.Outcome)
 	}
 	var names []string
-	for _, e := range d.Events {
+	for i, e := range d.Events {
 		names = append(names, aggregate.EventName(e))
-		if e.GetVersion() != want.Version {
-			t.Errorf("%s version %d, want %d", aggregate.EventName(e), e.GetVersion(), want.Version)
+		version := want.Version
+		if i < len(want.Versions) {
+			version = want.Versions[i]
+		}
+		if e.GetVersion() != version {
+			t.Errorf("%s version %d, want %d", aggregate.EventName(e), e.GetVersion(), version)
 		}
 		if e.GetAggregateId() != cmd.GetAggregateId() || e.GetCommandId() != cmd.GetCommandId() || !e.GetOccurredAt().AsTime().Equal(cmd.GetIssuedAt().AsTime()) {
 			t.Errorf("envelope %v, want the aggregate, id and time of %v", e, cmd)

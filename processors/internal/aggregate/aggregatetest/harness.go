@@ -20,6 +20,8 @@ import (
 type Harness[M any] struct {
 	Tester  *tester.Tester
 	Metrics M
+	// Processor is the running processor, e.g. for aggregate.VisitAll.
+	Processor *goka.Processor
 	// Events and DLQ follow the events and dead-letter topics.
 	Events *tester.QueueTracker
 	DLQ    *tester.QueueTracker
@@ -42,7 +44,7 @@ func Run[M any](t *testing.T, topics kafka.Topics, commands string, newProcessor
 	}
 	GoRun(t, proc.Run)
 	return &Harness[M]{
-		Tester: tt, Metrics: m,
+		Tester: tt, Metrics: m, Processor: proc,
 		Events: tt.NewQueueTracker(topics.Events), DLQ: tt.NewQueueTracker(topics.DLQ),
 		commands: commands,
 	}

@@ -32,9 +32,16 @@ type ListHostsRequest struct {
 	// 1..1000, default 100.
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Tags that must all be set on the host.
+	Tag []string `protobuf:"bytes,6,rep,name=tag,proto3" json:"tag,omitempty"`
+	// The platform it runs on: aws, azure, gcp, kvm, nutanix, vmware,
+	// unknown.
+	Provider string `protobuf:"bytes,7,opt,name=provider,proto3" json:"provider,omitempty"`
+	// Deregistered hosts are left out unless set.
+	IncludeDeregistered bool `protobuf:"varint,8,opt,name=include_deregistered,json=includeDeregistered,proto3" json:"include_deregistered,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *ListHostsRequest) Reset() {
@@ -100,6 +107,27 @@ func (x *ListHostsRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListHostsRequest) GetTag() []string {
+	if x != nil {
+		return x.Tag
+	}
+	return nil
+}
+
+func (x *ListHostsRequest) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *ListHostsRequest) GetIncludeDeregistered() bool {
+	if x != nil {
+		return x.IncludeDeregistered
+	}
+	return false
 }
 
 type ListHostsResponse struct {
@@ -408,14 +436,17 @@ var File_fleetstream_v1_api_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x18fleetstream/v1/api.proto\x12\x0efleetstream.v1\x1a\x19fleetstream/v1/host.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x01\n" +
+	"\x18fleetstream/v1/api.proto\x12\x0efleetstream.v1\x1a\x19fleetstream/v1/host.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x02\n" +
 	"\x10ListHostsRequest\x12'\n" +
 	"\x0fhostname_prefix\x18\x01 \x01(\tR\x0ehostnamePrefix\x12\x0e\n" +
 	"\x02os\x18\x02 \x01(\tR\x02os\x12\x16\n" +
 	"\x06health\x18\x03 \x01(\tR\x06health\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"g\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\x12\x10\n" +
+	"\x03tag\x18\x06 \x03(\tR\x03tag\x12\x1a\n" +
+	"\bprovider\x18\a \x01(\tR\bprovider\x121\n" +
+	"\x14include_deregistered\x18\b \x01(\bR\x13includeDeregistered\"g\n" +
 	"\x11ListHostsResponse\x12*\n" +
 	"\x05hosts\x18\x01 \x03(\v2\x14.fleetstream.v1.HostR\x05hosts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\" \n" +

@@ -38,9 +38,20 @@ type Cluster struct {
 	// registers again (ClusterRestored).
 	Deregistered bool `protobuf:"varint,6,opt,name=deregistered,proto3" json:"deregistered,omitempty"`
 	// Number of events this cluster has emitted; the version of the last one.
-	Version       uint64                 `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
-	RegisteredAt  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Version      uint64                 `protobuf:"varint,7,opt,name=version,proto3" json:"version,omitempty"`
+	RegisteredAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
+	UpdatedAt    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// What the designated controller last discovered about the whole
+	// cluster; empty until a DC host registered.
+	Details *ClusterDetails `protobuf:"bytes,10,opt,name=details,proto3" json:"details,omitempty"`
+	// The host id of the designated controller that set details and the
+	// discovered sub-healths.
+	DcHostId string `protobuf:"bytes,11,opt,name=dc_host_id,json=dcHostId,proto3" json:"dc_host_id,omitempty"`
+	// Sub-healths; health is the worst of them, "unknown" ones (not
+	// evaluated) ignored unless all are unknown.
+	DiscoveredHealth *ClusterDiscoveredHealth `protobuf:"bytes,12,opt,name=discovered_health,json=discoveredHealth,proto3" json:"discovered_health,omitempty"`
+	// Worst current check result (UpdateChecksHealth), "unknown" before any.
+	ChecksHealth  string `protobuf:"bytes,13,opt,name=checks_health,json=checksHealth,proto3" json:"checks_health,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -138,6 +149,1484 @@ func (x *Cluster) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Cluster) GetDetails() *ClusterDetails {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+func (x *Cluster) GetDcHostId() string {
+	if x != nil {
+		return x.DcHostId
+	}
+	return ""
+}
+
+func (x *Cluster) GetDiscoveredHealth() *ClusterDiscoveredHealth {
+	if x != nil {
+		return x.DiscoveredHealth
+	}
+	return nil
+}
+
+func (x *Cluster) GetChecksHealth() string {
+	if x != nil {
+		return x.ChecksHealth
+	}
+	return ""
+}
+
+// ClusterDetails is what one cluster discovery of the designated controller
+// tells about the cluster, derived from the CIB, crm_mon and SBD.
+type ClusterDetails struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Same values as Cluster.type.
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// HANA clusters: "classic" (SAPHanaSR) or "angi" (SAPHanaSR-angi); empty
+	// for other types.
+	Architecture string `protobuf:"bytes,2,opt,name=architecture,proto3" json:"architecture,omitempty"`
+	// HANA system ids of the SAPHanaTopology resources, sorted.
+	HanaSids []string `protobuf:"bytes,3,rep,name=hana_sids,json=hanaSids,proto3" json:"hana_sids,omitempty"`
+	// System ids of the SAPInstance resources (ASCS/ERS, cost-optimized
+	// secondary databases), sorted.
+	SapInstanceSids []string `protobuf:"bytes,4,rep,name=sap_instance_sids,json=sapInstanceSids,proto3" json:"sap_instance_sids,omitempty"`
+	// A HANA scale-up cluster that also runs a non-replicated database on
+	// the secondary node.
+	CostOptimized bool `protobuf:"varint,5,opt,name=cost_optimized,json=costOptimized,proto3" json:"cost_optimized,omitempty"`
+	// Infrastructure the agent detected: "azure", "aws", "gcp", "kvm",
+	// "nutanix", "vmware", "unknown".
+	Provider string `protobuf:"bytes,6,opt,name=provider,proto3" json:"provider,omitempty"`
+	// crm_mon's stonith agent ("external/sbd", "fence_gce", ...), "Diskless
+	// SBD", or "Unknown".
+	FencingType     string         `protobuf:"bytes,7,opt,name=fencing_type,json=fencingType,proto3" json:"fencing_type,omitempty"`
+	SbdDevices      []*SbdDevice   `protobuf:"bytes,8,rep,name=sbd_devices,json=sbdDevices,proto3" json:"sbd_devices,omitempty"`
+	MaintenanceMode bool           `protobuf:"varint,9,opt,name=maintenance_mode,json=maintenanceMode,proto3" json:"maintenance_mode,omitempty"`
+	Nodes           []*ClusterNode `protobuf:"bytes,10,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// HANA system replication; unset for other types.
+	SystemReplication *SystemReplication `protobuf:"bytes,11,opt,name=system_replication,json=systemReplication,proto3" json:"system_replication,omitempty"`
+	// ASCS/ERS systems by SID.
+	AscsErsSystems []*AscsErsSystem `protobuf:"bytes,12,rep,name=ascs_ers_systems,json=ascsErsSystems,proto3" json:"ascs_ers_systems,omitempty"`
+	// Resources that are configured but run nowhere.
+	StoppedResources []*ClusterResource `protobuf:"bytes,13,rep,name=stopped_resources,json=stoppedResources,proto3" json:"stopped_resources,omitempty"`
+	ResourcesNumber  int32              `protobuf:"varint,14,opt,name=resources_number,json=resourcesNumber,proto3" json:"resources_number,omitempty"`
+	HostsNumber      int32              `protobuf:"varint,15,opt,name=hosts_number,json=hostsNumber,proto3" json:"hosts_number,omitempty"`
+	// crm_mon's last CIB change, as crm_mon prints it.
+	CibLastWritten string `protobuf:"bytes,16,opt,name=cib_last_written,json=cibLastWritten,proto3" json:"cib_last_written,omitempty"`
+	// The pacemaker controller state (S_IDLE, S_POLICY_ENGINE, ...).
+	State         string `protobuf:"bytes,17,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterDetails) Reset() {
+	*x = ClusterDetails{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterDetails) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterDetails) ProtoMessage() {}
+
+func (x *ClusterDetails) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterDetails.ProtoReflect.Descriptor instead.
+func (*ClusterDetails) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ClusterDetails) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ClusterDetails) GetArchitecture() string {
+	if x != nil {
+		return x.Architecture
+	}
+	return ""
+}
+
+func (x *ClusterDetails) GetHanaSids() []string {
+	if x != nil {
+		return x.HanaSids
+	}
+	return nil
+}
+
+func (x *ClusterDetails) GetSapInstanceSids() []string {
+	if x != nil {
+		return x.SapInstanceSids
+	}
+	return nil
+}
+
+func (x *ClusterDetails) GetCostOptimized() bool {
+	if x != nil {
+		return x.CostOptimized
+	}
+	return false
+}
+
+func (x *ClusterDetails) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *ClusterDetails) GetFencingType() string {
+	if x != nil {
+		return x.FencingType
+	}
+	return ""
+}
+
+func (x *ClusterDetails) GetSbdDevices() []*SbdDevice {
+	if x != nil {
+		return x.SbdDevices
+	}
+	return nil
+}
+
+func (x *ClusterDetails) GetMaintenanceMode() bool {
+	if x != nil {
+		return x.MaintenanceMode
+	}
+	return false
+}
+
+func (x *ClusterDetails) GetNodes() []*ClusterNode {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *ClusterDetails) GetSystemReplication() *SystemReplication {
+	if x != nil {
+		return x.SystemReplication
+	}
+	return nil
+}
+
+func (x *ClusterDetails) GetAscsErsSystems() []*AscsErsSystem {
+	if x != nil {
+		return x.AscsErsSystems
+	}
+	return nil
+}
+
+func (x *ClusterDetails) GetStoppedResources() []*ClusterResource {
+	if x != nil {
+		return x.StoppedResources
+	}
+	return nil
+}
+
+func (x *ClusterDetails) GetResourcesNumber() int32 {
+	if x != nil {
+		return x.ResourcesNumber
+	}
+	return 0
+}
+
+func (x *ClusterDetails) GetHostsNumber() int32 {
+	if x != nil {
+		return x.HostsNumber
+	}
+	return 0
+}
+
+func (x *ClusterDetails) GetCibLastWritten() string {
+	if x != nil {
+		return x.CibLastWritten
+	}
+	return ""
+}
+
+func (x *ClusterDetails) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+// SystemReplication is the HANA system replication state of a cluster.
+type SystemReplication struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// hana_<sid>_srmode: "sync", "syncmem", "async".
+	Mode string `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	// hana_<sid>_op_mode: "logreplay", "delta_datashipping", ...
+	OperationMode string `protobuf:"bytes,2,opt,name=operation_mode,json=operationMode,proto3" json:"operation_mode,omitempty"`
+	// Sync state of the secondary: "SOK", "SFAIL", "SWAIT", or "Unknown".
+	SecondarySyncState string `protobuf:"bytes,3,opt,name=secondary_sync_state,json=secondarySyncState,proto3" json:"secondary_sync_state,omitempty"`
+	// Landscape status of the secondary ("4" is fine), or "Unknown".
+	SrHealthState string      `protobuf:"bytes,4,opt,name=sr_health_state,json=srHealthState,proto3" json:"sr_health_state,omitempty"`
+	PrimarySite   string      `protobuf:"bytes,5,opt,name=primary_site,json=primarySite,proto3" json:"primary_site,omitempty"`
+	SecondarySite string      `protobuf:"bytes,6,opt,name=secondary_site,json=secondarySite,proto3" json:"secondary_site,omitempty"`
+	Sites         []*HanaSite `protobuf:"bytes,7,rep,name=sites,proto3" json:"sites,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SystemReplication) Reset() {
+	*x = SystemReplication{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SystemReplication) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SystemReplication) ProtoMessage() {}
+
+func (x *SystemReplication) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SystemReplication.ProtoReflect.Descriptor instead.
+func (*SystemReplication) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SystemReplication) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *SystemReplication) GetOperationMode() string {
+	if x != nil {
+		return x.OperationMode
+	}
+	return ""
+}
+
+func (x *SystemReplication) GetSecondarySyncState() string {
+	if x != nil {
+		return x.SecondarySyncState
+	}
+	return ""
+}
+
+func (x *SystemReplication) GetSrHealthState() string {
+	if x != nil {
+		return x.SrHealthState
+	}
+	return ""
+}
+
+func (x *SystemReplication) GetPrimarySite() string {
+	if x != nil {
+		return x.PrimarySite
+	}
+	return ""
+}
+
+func (x *SystemReplication) GetSecondarySite() string {
+	if x != nil {
+		return x.SecondarySite
+	}
+	return ""
+}
+
+func (x *SystemReplication) GetSites() []*HanaSite {
+	if x != nil {
+		return x.Sites
+	}
+	return nil
+}
+
+type HanaSite struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "Primary", "Secondary", "Failed", "Unknown".
+	State         string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	SrHealthState string `protobuf:"bytes,3,opt,name=sr_health_state,json=srHealthState,proto3" json:"sr_health_state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HanaSite) Reset() {
+	*x = HanaSite{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HanaSite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HanaSite) ProtoMessage() {}
+
+func (x *HanaSite) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HanaSite.ProtoReflect.Descriptor instead.
+func (*HanaSite) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *HanaSite) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HanaSite) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *HanaSite) GetSrHealthState() string {
+	if x != nil {
+		return x.SrHealthState
+	}
+	return ""
+}
+
+// ClusterNode is one pacemaker node as crm_mon and the CIB see it.
+type ClusterNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "Online", "Offline", "Unclean", "Standby", "Maintenance", "Shutdown",
+	// "Pending", "Standby on fail", "Unknown".
+	Status string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	Online bool   `protobuf:"varint,3,opt,name=online,proto3" json:"online,omitempty"`
+	// crm_mon marks it the designated controller.
+	Dc bool `protobuf:"varint,4,opt,name=dc,proto3" json:"dc,omitempty"`
+	// HANA site and state of this node ("Primary", "Secondary", "Failed",
+	// "Unknown"); empty for other types.
+	Site       string `protobuf:"bytes,5,opt,name=site,proto3" json:"site,omitempty"`
+	HanaStatus string `protobuf:"bytes,6,opt,name=hana_status,json=hanaStatus,proto3" json:"hana_status,omitempty"`
+	VirtualIp  string `protobuf:"bytes,7,opt,name=virtual_ip,json=virtualIp,proto3" json:"virtual_ip,omitempty"`
+	// crm_mon node attributes (hana_<sid>_*, lpa_*, ...).
+	Attributes map[string]string  `protobuf:"bytes,8,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Resources  []*ClusterResource `protobuf:"bytes,9,rep,name=resources,proto3" json:"resources,omitempty"`
+	// ASCS/ERS clusters: "ascs", "ers" for the instances it runs.
+	Roles         []string `protobuf:"bytes,10,rep,name=roles,proto3" json:"roles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterNode) Reset() {
+	*x = ClusterNode{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterNode) ProtoMessage() {}
+
+func (x *ClusterNode) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterNode.ProtoReflect.Descriptor instead.
+func (*ClusterNode) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ClusterNode) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ClusterNode) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ClusterNode) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+func (x *ClusterNode) GetDc() bool {
+	if x != nil {
+		return x.Dc
+	}
+	return false
+}
+
+func (x *ClusterNode) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *ClusterNode) GetHanaStatus() string {
+	if x != nil {
+		return x.HanaStatus
+	}
+	return ""
+}
+
+func (x *ClusterNode) GetVirtualIp() string {
+	if x != nil {
+		return x.VirtualIp
+	}
+	return ""
+}
+
+func (x *ClusterNode) GetAttributes() map[string]string {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+func (x *ClusterNode) GetResources() []*ClusterResource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *ClusterNode) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+type ClusterResource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// crm_mon agent, e.g. "ocf::suse:SAPHana".
+	Type string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Role string `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	// "Active", "Blocked", "Failed", "FailureIgnored", "Orphaned", "".
+	Status  string `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	Managed bool   `protobuf:"varint,5,opt,name=managed,proto3" json:"managed,omitempty"`
+	// From the node's resource history; -1 when not reported.
+	FailCount     int64  `protobuf:"varint,6,opt,name=fail_count,json=failCount,proto3" json:"fail_count,omitempty"`
+	Node          string `protobuf:"bytes,7,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterResource) Reset() {
+	*x = ClusterResource{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterResource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterResource) ProtoMessage() {}
+
+func (x *ClusterResource) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterResource.ProtoReflect.Descriptor instead.
+func (*ClusterResource) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ClusterResource) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ClusterResource) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ClusterResource) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *ClusterResource) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ClusterResource) GetManaged() bool {
+	if x != nil {
+		return x.Managed
+	}
+	return false
+}
+
+func (x *ClusterResource) GetFailCount() int64 {
+	if x != nil {
+		return x.FailCount
+	}
+	return 0
+}
+
+func (x *ClusterResource) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type SbdDevice struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Device string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	// "healthy", "unhealthy".
+	Status        string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SbdDevice) Reset() {
+	*x = SbdDevice{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SbdDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SbdDevice) ProtoMessage() {}
+
+func (x *SbdDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SbdDevice.ProtoReflect.Descriptor instead.
+func (*SbdDevice) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SbdDevice) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *SbdDevice) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+// AscsErsSystem is one SAP system's ASCS/ERS pair in the cluster.
+type AscsErsSystem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Sid   string                 `protobuf:"bytes,1,opt,name=sid,proto3" json:"sid,omitempty"`
+	// Its instance directories are Filesystem resources (not simple mount).
+	FilesystemResourceBased bool `protobuf:"varint,2,opt,name=filesystem_resource_based,json=filesystemResourceBased,proto3" json:"filesystem_resource_based,omitempty"`
+	// ASCS and ERS run, started and not failed, on two different clean nodes.
+	Distributed   bool `protobuf:"varint,3,opt,name=distributed,proto3" json:"distributed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AscsErsSystem) Reset() {
+	*x = AscsErsSystem{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AscsErsSystem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AscsErsSystem) ProtoMessage() {}
+
+func (x *AscsErsSystem) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AscsErsSystem.ProtoReflect.Descriptor instead.
+func (*AscsErsSystem) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AscsErsSystem) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *AscsErsSystem) GetFilesystemResourceBased() bool {
+	if x != nil {
+		return x.FilesystemResourceBased
+	}
+	return false
+}
+
+func (x *AscsErsSystem) GetDistributed() bool {
+	if x != nil {
+		return x.Distributed
+	}
+	return false
+}
+
+// ClusterDiscoveredHealth are the sub-healths derived from the designated
+// controller's discovery: "unknown" (not evaluated: not that kind of
+// cluster), "passing", "warning", "critical".
+type ClusterDiscoveredHealth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// HANA system replication.
+	Replication string `protobuf:"bytes,1,opt,name=replication,proto3" json:"replication,omitempty"`
+	// ASCS/ERS distribution over nodes.
+	Distribution string `protobuf:"bytes,2,opt,name=distribution,proto3" json:"distribution,omitempty"`
+	// SBD devices.
+	Sbd           string `protobuf:"bytes,3,opt,name=sbd,proto3" json:"sbd,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterDiscoveredHealth) Reset() {
+	*x = ClusterDiscoveredHealth{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterDiscoveredHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterDiscoveredHealth) ProtoMessage() {}
+
+func (x *ClusterDiscoveredHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterDiscoveredHealth.ProtoReflect.Descriptor instead.
+func (*ClusterDiscoveredHealth) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ClusterDiscoveredHealth) GetReplication() string {
+	if x != nil {
+		return x.Replication
+	}
+	return ""
+}
+
+func (x *ClusterDiscoveredHealth) GetDistribution() string {
+	if x != nil {
+		return x.Distribution
+	}
+	return ""
+}
+
+func (x *ClusterDiscoveredHealth) GetSbd() string {
+	if x != nil {
+		return x.Sbd
+	}
+	return ""
+}
+
+// RegisterOnlineClusterHost: the host's cluster discovery says it is an
+// online member. Only the designated controller's carries details and
+// discovered health; the aggregate ignores them from other hosts.
+type RegisterOnlineClusterHost struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	HostId string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	// The cluster's name as this host sees it.
+	ClusterName string `protobuf:"bytes,2,opt,name=cluster_name,json=clusterName,proto3" json:"cluster_name,omitempty"`
+	// The host's name (hostname), as last discovered.
+	HostName             string                   `protobuf:"bytes,3,opt,name=host_name,json=hostName,proto3" json:"host_name,omitempty"`
+	DesignatedController bool                     `protobuf:"varint,4,opt,name=designated_controller,json=designatedController,proto3" json:"designated_controller,omitempty"`
+	Details              *ClusterDetails          `protobuf:"bytes,5,opt,name=details,proto3" json:"details,omitempty"`
+	DiscoveredHealth     *ClusterDiscoveredHealth `protobuf:"bytes,6,opt,name=discovered_health,json=discoveredHealth,proto3" json:"discovered_health,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *RegisterOnlineClusterHost) Reset() {
+	*x = RegisterOnlineClusterHost{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterOnlineClusterHost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterOnlineClusterHost) ProtoMessage() {}
+
+func (x *RegisterOnlineClusterHost) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterOnlineClusterHost.ProtoReflect.Descriptor instead.
+func (*RegisterOnlineClusterHost) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RegisterOnlineClusterHost) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *RegisterOnlineClusterHost) GetClusterName() string {
+	if x != nil {
+		return x.ClusterName
+	}
+	return ""
+}
+
+func (x *RegisterOnlineClusterHost) GetHostName() string {
+	if x != nil {
+		return x.HostName
+	}
+	return ""
+}
+
+func (x *RegisterOnlineClusterHost) GetDesignatedController() bool {
+	if x != nil {
+		return x.DesignatedController
+	}
+	return false
+}
+
+func (x *RegisterOnlineClusterHost) GetDetails() *ClusterDetails {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+func (x *RegisterOnlineClusterHost) GetDiscoveredHealth() *ClusterDiscoveredHealth {
+	if x != nil {
+		return x.DiscoveredHealth
+	}
+	return nil
+}
+
+// RegisterOfflineClusterHost: the host is a member of the cluster but not
+// online in it (pacemaker stopped on it).
+type RegisterOfflineClusterHost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HostId        string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	ClusterName   string                 `protobuf:"bytes,2,opt,name=cluster_name,json=clusterName,proto3" json:"cluster_name,omitempty"`
+	HostName      string                 `protobuf:"bytes,3,opt,name=host_name,json=hostName,proto3" json:"host_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterOfflineClusterHost) Reset() {
+	*x = RegisterOfflineClusterHost{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterOfflineClusterHost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterOfflineClusterHost) ProtoMessage() {}
+
+func (x *RegisterOfflineClusterHost) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterOfflineClusterHost.ProtoReflect.Descriptor instead.
+func (*RegisterOfflineClusterHost) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RegisterOfflineClusterHost) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *RegisterOfflineClusterHost) GetClusterName() string {
+	if x != nil {
+		return x.ClusterName
+	}
+	return ""
+}
+
+func (x *RegisterOfflineClusterHost) GetHostName() string {
+	if x != nil {
+		return x.HostName
+	}
+	return ""
+}
+
+// ClusterRegistered: the first host of a cluster registered.
+type ClusterRegistered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterRegistered) Reset() {
+	*x = ClusterRegistered{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterRegistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterRegistered) ProtoMessage() {}
+
+func (x *ClusterRegistered) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterRegistered.ProtoReflect.Descriptor instead.
+func (*ClusterRegistered) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ClusterRegistered) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ClusterRegistered) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+// ClusterDetailsChanged: the designated controller's discovery changed the
+// cluster's name, type or details; the event holds them after the change.
+type ClusterDetailsChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Details       *ClusterDetails        `protobuf:"bytes,3,opt,name=details,proto3" json:"details,omitempty"`
+	DcHostId      string                 `protobuf:"bytes,4,opt,name=dc_host_id,json=dcHostId,proto3" json:"dc_host_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterDetailsChanged) Reset() {
+	*x = ClusterDetailsChanged{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterDetailsChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterDetailsChanged) ProtoMessage() {}
+
+func (x *ClusterDetailsChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterDetailsChanged.ProtoReflect.Descriptor instead.
+func (*ClusterDetailsChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ClusterDetailsChanged) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ClusterDetailsChanged) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ClusterDetailsChanged) GetDetails() *ClusterDetails {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+func (x *ClusterDetailsChanged) GetDcHostId() string {
+	if x != nil {
+		return x.DcHostId
+	}
+	return ""
+}
+
+type ClusterHealthChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Health        string                 `protobuf:"bytes,1,opt,name=health,proto3" json:"health,omitempty"`
+	Previous      string                 `protobuf:"bytes,2,opt,name=previous,proto3" json:"previous,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterHealthChanged) Reset() {
+	*x = ClusterHealthChanged{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterHealthChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterHealthChanged) ProtoMessage() {}
+
+func (x *ClusterHealthChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterHealthChanged.ProtoReflect.Descriptor instead.
+func (*ClusterHealthChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ClusterHealthChanged) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *ClusterHealthChanged) GetPrevious() string {
+	if x != nil {
+		return x.Previous
+	}
+	return ""
+}
+
+type HostAddedToCluster struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HostId        string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Online        bool                   `protobuf:"varint,3,opt,name=online,proto3" json:"online,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostAddedToCluster) Reset() {
+	*x = HostAddedToCluster{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostAddedToCluster) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostAddedToCluster) ProtoMessage() {}
+
+func (x *HostAddedToCluster) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostAddedToCluster.ProtoReflect.Descriptor instead.
+func (*HostAddedToCluster) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *HostAddedToCluster) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *HostAddedToCluster) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HostAddedToCluster) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+type HostRemovedFromCluster struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HostId        string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostRemovedFromCluster) Reset() {
+	*x = HostRemovedFromCluster{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostRemovedFromCluster) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostRemovedFromCluster) ProtoMessage() {}
+
+func (x *HostRemovedFromCluster) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostRemovedFromCluster.ProtoReflect.Descriptor instead.
+func (*HostRemovedFromCluster) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *HostRemovedFromCluster) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+// ClusterHostStatusChanged: a member went online or offline.
+type ClusterHostStatusChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HostId        string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	Online        bool                   `protobuf:"varint,2,opt,name=online,proto3" json:"online,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterHostStatusChanged) Reset() {
+	*x = ClusterHostStatusChanged{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterHostStatusChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterHostStatusChanged) ProtoMessage() {}
+
+func (x *ClusterHostStatusChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterHostStatusChanged.ProtoReflect.Descriptor instead.
+func (*ClusterHostStatusChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ClusterHostStatusChanged) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *ClusterHostStatusChanged) GetOnline() bool {
+	if x != nil {
+		return x.Online
+	}
+	return false
+}
+
+// ClusterHostStaleChanged: a member's heartbeat was lost (stale) or came
+// back.
+type ClusterHostStaleChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HostId        string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	Stale         bool                   `protobuf:"varint,2,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterHostStaleChanged) Reset() {
+	*x = ClusterHostStaleChanged{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterHostStaleChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterHostStaleChanged) ProtoMessage() {}
+
+func (x *ClusterHostStaleChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterHostStaleChanged.ProtoReflect.Descriptor instead.
+func (*ClusterHostStaleChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ClusterHostStaleChanged) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *ClusterHostStaleChanged) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+type ClusterChecksHealthChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Health        string                 `protobuf:"bytes,1,opt,name=health,proto3" json:"health,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterChecksHealthChanged) Reset() {
+	*x = ClusterChecksHealthChanged{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterChecksHealthChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterChecksHealthChanged) ProtoMessage() {}
+
+func (x *ClusterChecksHealthChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterChecksHealthChanged.ProtoReflect.Descriptor instead.
+func (*ClusterChecksHealthChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ClusterChecksHealthChanged) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+// ClusterDeregistered: the last host left; ClusterTombstoned follows.
+type ClusterDeregistered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterDeregistered) Reset() {
+	*x = ClusterDeregistered{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterDeregistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterDeregistered) ProtoMessage() {}
+
+func (x *ClusterDeregistered) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterDeregistered.ProtoReflect.Descriptor instead.
+func (*ClusterDeregistered) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{19}
+}
+
+// ClusterTombstoned: the cluster is gone until a host registers again.
+type ClusterTombstoned struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterTombstoned) Reset() {
+	*x = ClusterTombstoned{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterTombstoned) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterTombstoned) ProtoMessage() {}
+
+func (x *ClusterTombstoned) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterTombstoned.ProtoReflect.Descriptor instead.
+func (*ClusterTombstoned) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{20}
+}
+
+// ClusterRestored: a host registered to a tombstoned cluster.
+type ClusterRestored struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HostId        string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterRestored) Reset() {
+	*x = ClusterRestored{}
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterRestored) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterRestored) ProtoMessage() {}
+
+func (x *ClusterRestored) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterRestored.ProtoReflect.Descriptor instead.
+func (*ClusterRestored) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ClusterRestored) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
 // ClusterHost is one member host of a cluster.
 type ClusterHost struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -153,7 +1642,7 @@ type ClusterHost struct {
 
 func (x *ClusterHost) Reset() {
 	*x = ClusterHost{}
-	mi := &file_fleetstream_v1_cluster_proto_msgTypes[1]
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -165,7 +1654,7 @@ func (x *ClusterHost) String() string {
 func (*ClusterHost) ProtoMessage() {}
 
 func (x *ClusterHost) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetstream_v1_cluster_proto_msgTypes[1]
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -178,7 +1667,7 @@ func (x *ClusterHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterHost.ProtoReflect.Descriptor instead.
 func (*ClusterHost) Descriptor() ([]byte, []int) {
-	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{1}
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ClusterHost) GetHostId() string {
@@ -220,7 +1709,7 @@ type DeregisterClusterHost struct {
 
 func (x *DeregisterClusterHost) Reset() {
 	*x = DeregisterClusterHost{}
-	mi := &file_fleetstream_v1_cluster_proto_msgTypes[2]
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -232,7 +1721,7 @@ func (x *DeregisterClusterHost) String() string {
 func (*DeregisterClusterHost) ProtoMessage() {}
 
 func (x *DeregisterClusterHost) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetstream_v1_cluster_proto_msgTypes[2]
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -245,7 +1734,7 @@ func (x *DeregisterClusterHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterClusterHost.ProtoReflect.Descriptor instead.
 func (*DeregisterClusterHost) Descriptor() ([]byte, []int) {
-	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{2}
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeregisterClusterHost) GetHostId() string {
@@ -267,7 +1756,7 @@ type MarkClusterHostStale struct {
 
 func (x *MarkClusterHostStale) Reset() {
 	*x = MarkClusterHostStale{}
-	mi := &file_fleetstream_v1_cluster_proto_msgTypes[3]
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -279,7 +1768,7 @@ func (x *MarkClusterHostStale) String() string {
 func (*MarkClusterHostStale) ProtoMessage() {}
 
 func (x *MarkClusterHostStale) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetstream_v1_cluster_proto_msgTypes[3]
+	mi := &file_fleetstream_v1_cluster_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -292,7 +1781,7 @@ func (x *MarkClusterHostStale) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkClusterHostStale.ProtoReflect.Descriptor instead.
 func (*MarkClusterHostStale) Descriptor() ([]byte, []int) {
-	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{3}
+	return file_fleetstream_v1_cluster_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MarkClusterHostStale) GetHostId() string {
@@ -313,7 +1802,7 @@ var File_fleetstream_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x1cfleetstream/v1/cluster.proto\x12\x0efleetstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x02\n" +
+	"\x1cfleetstream/v1/cluster.proto\x12\x0efleetstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x04\n" +
 	"\aCluster\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -324,7 +1813,125 @@ const file_fleetstream_v1_cluster_proto_rawDesc = "" +
 	"\aversion\x18\a \x01(\x04R\aversion\x12?\n" +
 	"\rregistered_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\fregisteredAt\x129\n" +
 	"\n" +
-	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"h\n" +
+	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x128\n" +
+	"\adetails\x18\n" +
+	" \x01(\v2\x1e.fleetstream.v1.ClusterDetailsR\adetails\x12\x1c\n" +
+	"\n" +
+	"dc_host_id\x18\v \x01(\tR\bdcHostId\x12T\n" +
+	"\x11discovered_health\x18\f \x01(\v2'.fleetstream.v1.ClusterDiscoveredHealthR\x10discoveredHealth\x12#\n" +
+	"\rchecks_health\x18\r \x01(\tR\fchecksHealth\"\x88\x06\n" +
+	"\x0eClusterDetails\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\"\n" +
+	"\farchitecture\x18\x02 \x01(\tR\farchitecture\x12\x1b\n" +
+	"\thana_sids\x18\x03 \x03(\tR\bhanaSids\x12*\n" +
+	"\x11sap_instance_sids\x18\x04 \x03(\tR\x0fsapInstanceSids\x12%\n" +
+	"\x0ecost_optimized\x18\x05 \x01(\bR\rcostOptimized\x12\x1a\n" +
+	"\bprovider\x18\x06 \x01(\tR\bprovider\x12!\n" +
+	"\ffencing_type\x18\a \x01(\tR\vfencingType\x12:\n" +
+	"\vsbd_devices\x18\b \x03(\v2\x19.fleetstream.v1.SbdDeviceR\n" +
+	"sbdDevices\x12)\n" +
+	"\x10maintenance_mode\x18\t \x01(\bR\x0fmaintenanceMode\x121\n" +
+	"\x05nodes\x18\n" +
+	" \x03(\v2\x1b.fleetstream.v1.ClusterNodeR\x05nodes\x12P\n" +
+	"\x12system_replication\x18\v \x01(\v2!.fleetstream.v1.SystemReplicationR\x11systemReplication\x12G\n" +
+	"\x10ascs_ers_systems\x18\f \x03(\v2\x1d.fleetstream.v1.AscsErsSystemR\x0eascsErsSystems\x12L\n" +
+	"\x11stopped_resources\x18\r \x03(\v2\x1f.fleetstream.v1.ClusterResourceR\x10stoppedResources\x12)\n" +
+	"\x10resources_number\x18\x0e \x01(\x05R\x0fresourcesNumber\x12!\n" +
+	"\fhosts_number\x18\x0f \x01(\x05R\vhostsNumber\x12(\n" +
+	"\x10cib_last_written\x18\x10 \x01(\tR\x0ecibLastWritten\x12\x14\n" +
+	"\x05state\x18\x11 \x01(\tR\x05state\"\xa2\x02\n" +
+	"\x11SystemReplication\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12%\n" +
+	"\x0eoperation_mode\x18\x02 \x01(\tR\roperationMode\x120\n" +
+	"\x14secondary_sync_state\x18\x03 \x01(\tR\x12secondarySyncState\x12&\n" +
+	"\x0fsr_health_state\x18\x04 \x01(\tR\rsrHealthState\x12!\n" +
+	"\fprimary_site\x18\x05 \x01(\tR\vprimarySite\x12%\n" +
+	"\x0esecondary_site\x18\x06 \x01(\tR\rsecondarySite\x12.\n" +
+	"\x05sites\x18\a \x03(\v2\x18.fleetstream.v1.HanaSiteR\x05sites\"\\\n" +
+	"\bHanaSite\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12&\n" +
+	"\x0fsr_health_state\x18\x03 \x01(\tR\rsrHealthState\"\x96\x03\n" +
+	"\vClusterNode\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\x12\x16\n" +
+	"\x06online\x18\x03 \x01(\bR\x06online\x12\x0e\n" +
+	"\x02dc\x18\x04 \x01(\bR\x02dc\x12\x12\n" +
+	"\x04site\x18\x05 \x01(\tR\x04site\x12\x1f\n" +
+	"\vhana_status\x18\x06 \x01(\tR\n" +
+	"hanaStatus\x12\x1d\n" +
+	"\n" +
+	"virtual_ip\x18\a \x01(\tR\tvirtualIp\x12K\n" +
+	"\n" +
+	"attributes\x18\b \x03(\v2+.fleetstream.v1.ClusterNode.AttributesEntryR\n" +
+	"attributes\x12=\n" +
+	"\tresources\x18\t \x03(\v2\x1f.fleetstream.v1.ClusterResourceR\tresources\x12\x14\n" +
+	"\x05roles\x18\n" +
+	" \x03(\tR\x05roles\x1a=\n" +
+	"\x0fAttributesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xae\x01\n" +
+	"\x0fClusterResource\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12\x18\n" +
+	"\amanaged\x18\x05 \x01(\bR\amanaged\x12\x1d\n" +
+	"\n" +
+	"fail_count\x18\x06 \x01(\x03R\tfailCount\x12\x12\n" +
+	"\x04node\x18\a \x01(\tR\x04node\";\n" +
+	"\tSbdDevice\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x16\n" +
+	"\x06status\x18\x02 \x01(\tR\x06status\"\x7f\n" +
+	"\rAscsErsSystem\x12\x10\n" +
+	"\x03sid\x18\x01 \x01(\tR\x03sid\x12:\n" +
+	"\x19filesystem_resource_based\x18\x02 \x01(\bR\x17filesystemResourceBased\x12 \n" +
+	"\vdistributed\x18\x03 \x01(\bR\vdistributed\"q\n" +
+	"\x17ClusterDiscoveredHealth\x12 \n" +
+	"\vreplication\x18\x01 \x01(\tR\vreplication\x12\"\n" +
+	"\fdistribution\x18\x02 \x01(\tR\fdistribution\x12\x10\n" +
+	"\x03sbd\x18\x03 \x01(\tR\x03sbd\"\xb9\x02\n" +
+	"\x19RegisterOnlineClusterHost\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12!\n" +
+	"\fcluster_name\x18\x02 \x01(\tR\vclusterName\x12\x1b\n" +
+	"\thost_name\x18\x03 \x01(\tR\bhostName\x123\n" +
+	"\x15designated_controller\x18\x04 \x01(\bR\x14designatedController\x128\n" +
+	"\adetails\x18\x05 \x01(\v2\x1e.fleetstream.v1.ClusterDetailsR\adetails\x12T\n" +
+	"\x11discovered_health\x18\x06 \x01(\v2'.fleetstream.v1.ClusterDiscoveredHealthR\x10discoveredHealth\"u\n" +
+	"\x1aRegisterOfflineClusterHost\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12!\n" +
+	"\fcluster_name\x18\x02 \x01(\tR\vclusterName\x12\x1b\n" +
+	"\thost_name\x18\x03 \x01(\tR\bhostName\";\n" +
+	"\x11ClusterRegistered\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\"\x97\x01\n" +
+	"\x15ClusterDetailsChanged\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x128\n" +
+	"\adetails\x18\x03 \x01(\v2\x1e.fleetstream.v1.ClusterDetailsR\adetails\x12\x1c\n" +
+	"\n" +
+	"dc_host_id\x18\x04 \x01(\tR\bdcHostId\"J\n" +
+	"\x14ClusterHealthChanged\x12\x16\n" +
+	"\x06health\x18\x01 \x01(\tR\x06health\x12\x1a\n" +
+	"\bprevious\x18\x02 \x01(\tR\bprevious\"Y\n" +
+	"\x12HostAddedToCluster\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06online\x18\x03 \x01(\bR\x06online\"1\n" +
+	"\x16HostRemovedFromCluster\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\"K\n" +
+	"\x18ClusterHostStatusChanged\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x16\n" +
+	"\x06online\x18\x02 \x01(\bR\x06online\"H\n" +
+	"\x17ClusterHostStaleChanged\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x14\n" +
+	"\x05stale\x18\x02 \x01(\bR\x05stale\"4\n" +
+	"\x1aClusterChecksHealthChanged\x12\x16\n" +
+	"\x06health\x18\x01 \x01(\tR\x06health\"\x15\n" +
+	"\x13ClusterDeregistered\"\x13\n" +
+	"\x11ClusterTombstoned\"*\n" +
+	"\x0fClusterRestored\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\"h\n" +
 	"\vClusterHost\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -348,23 +1955,58 @@ func file_fleetstream_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_fleetstream_v1_cluster_proto_rawDescData
 }
 
-var file_fleetstream_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_fleetstream_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_fleetstream_v1_cluster_proto_goTypes = []any{
-	(*Cluster)(nil),               // 0: fleetstream.v1.Cluster
-	(*ClusterHost)(nil),           // 1: fleetstream.v1.ClusterHost
-	(*DeregisterClusterHost)(nil), // 2: fleetstream.v1.DeregisterClusterHost
-	(*MarkClusterHostStale)(nil),  // 3: fleetstream.v1.MarkClusterHostStale
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*Cluster)(nil),                    // 0: fleetstream.v1.Cluster
+	(*ClusterDetails)(nil),             // 1: fleetstream.v1.ClusterDetails
+	(*SystemReplication)(nil),          // 2: fleetstream.v1.SystemReplication
+	(*HanaSite)(nil),                   // 3: fleetstream.v1.HanaSite
+	(*ClusterNode)(nil),                // 4: fleetstream.v1.ClusterNode
+	(*ClusterResource)(nil),            // 5: fleetstream.v1.ClusterResource
+	(*SbdDevice)(nil),                  // 6: fleetstream.v1.SbdDevice
+	(*AscsErsSystem)(nil),              // 7: fleetstream.v1.AscsErsSystem
+	(*ClusterDiscoveredHealth)(nil),    // 8: fleetstream.v1.ClusterDiscoveredHealth
+	(*RegisterOnlineClusterHost)(nil),  // 9: fleetstream.v1.RegisterOnlineClusterHost
+	(*RegisterOfflineClusterHost)(nil), // 10: fleetstream.v1.RegisterOfflineClusterHost
+	(*ClusterRegistered)(nil),          // 11: fleetstream.v1.ClusterRegistered
+	(*ClusterDetailsChanged)(nil),      // 12: fleetstream.v1.ClusterDetailsChanged
+	(*ClusterHealthChanged)(nil),       // 13: fleetstream.v1.ClusterHealthChanged
+	(*HostAddedToCluster)(nil),         // 14: fleetstream.v1.HostAddedToCluster
+	(*HostRemovedFromCluster)(nil),     // 15: fleetstream.v1.HostRemovedFromCluster
+	(*ClusterHostStatusChanged)(nil),   // 16: fleetstream.v1.ClusterHostStatusChanged
+	(*ClusterHostStaleChanged)(nil),    // 17: fleetstream.v1.ClusterHostStaleChanged
+	(*ClusterChecksHealthChanged)(nil), // 18: fleetstream.v1.ClusterChecksHealthChanged
+	(*ClusterDeregistered)(nil),        // 19: fleetstream.v1.ClusterDeregistered
+	(*ClusterTombstoned)(nil),          // 20: fleetstream.v1.ClusterTombstoned
+	(*ClusterRestored)(nil),            // 21: fleetstream.v1.ClusterRestored
+	(*ClusterHost)(nil),                // 22: fleetstream.v1.ClusterHost
+	(*DeregisterClusterHost)(nil),      // 23: fleetstream.v1.DeregisterClusterHost
+	(*MarkClusterHostStale)(nil),       // 24: fleetstream.v1.MarkClusterHostStale
+	nil,                                // 25: fleetstream.v1.ClusterNode.AttributesEntry
+	(*timestamppb.Timestamp)(nil),      // 26: google.protobuf.Timestamp
 }
 var file_fleetstream_v1_cluster_proto_depIdxs = []int32{
-	1, // 0: fleetstream.v1.Cluster.hosts:type_name -> fleetstream.v1.ClusterHost
-	4, // 1: fleetstream.v1.Cluster.registered_at:type_name -> google.protobuf.Timestamp
-	4, // 2: fleetstream.v1.Cluster.updated_at:type_name -> google.protobuf.Timestamp
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	22, // 0: fleetstream.v1.Cluster.hosts:type_name -> fleetstream.v1.ClusterHost
+	26, // 1: fleetstream.v1.Cluster.registered_at:type_name -> google.protobuf.Timestamp
+	26, // 2: fleetstream.v1.Cluster.updated_at:type_name -> google.protobuf.Timestamp
+	1,  // 3: fleetstream.v1.Cluster.details:type_name -> fleetstream.v1.ClusterDetails
+	8,  // 4: fleetstream.v1.Cluster.discovered_health:type_name -> fleetstream.v1.ClusterDiscoveredHealth
+	6,  // 5: fleetstream.v1.ClusterDetails.sbd_devices:type_name -> fleetstream.v1.SbdDevice
+	4,  // 6: fleetstream.v1.ClusterDetails.nodes:type_name -> fleetstream.v1.ClusterNode
+	2,  // 7: fleetstream.v1.ClusterDetails.system_replication:type_name -> fleetstream.v1.SystemReplication
+	7,  // 8: fleetstream.v1.ClusterDetails.ascs_ers_systems:type_name -> fleetstream.v1.AscsErsSystem
+	5,  // 9: fleetstream.v1.ClusterDetails.stopped_resources:type_name -> fleetstream.v1.ClusterResource
+	3,  // 10: fleetstream.v1.SystemReplication.sites:type_name -> fleetstream.v1.HanaSite
+	25, // 11: fleetstream.v1.ClusterNode.attributes:type_name -> fleetstream.v1.ClusterNode.AttributesEntry
+	5,  // 12: fleetstream.v1.ClusterNode.resources:type_name -> fleetstream.v1.ClusterResource
+	1,  // 13: fleetstream.v1.RegisterOnlineClusterHost.details:type_name -> fleetstream.v1.ClusterDetails
+	8,  // 14: fleetstream.v1.RegisterOnlineClusterHost.discovered_health:type_name -> fleetstream.v1.ClusterDiscoveredHealth
+	1,  // 15: fleetstream.v1.ClusterDetailsChanged.details:type_name -> fleetstream.v1.ClusterDetails
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_fleetstream_v1_cluster_proto_init() }
@@ -378,7 +2020,7 @@ func file_fleetstream_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetstream_v1_cluster_proto_rawDesc), len(file_fleetstream_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

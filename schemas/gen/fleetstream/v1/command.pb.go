@@ -40,14 +40,28 @@ type Command struct {
 	//	*Command_UpdateHostDetails
 	//	*Command_UpdateHeartbeat
 	//	*Command_DeregisterHost
+	//	*Command_UpdateProvider
+	//	*Command_UpdateSlesSubscriptions
+	//	*Command_UpdateSaptuneStatus
+	//	*Command_SweepHeartbeat
 	//	*Command_UpdateHostChecksHealth
 	//	*Command_DeregisterClusterHost
 	//	*Command_MarkClusterHostStale
+	//	*Command_RegisterOnlineClusterHost
+	//	*Command_RegisterOfflineClusterHost
 	//	*Command_UpdateClusterChecksHealth
 	//	*Command_DeregisterApplicationInstances
 	//	*Command_MarkApplicationInstancesStale
+	//	*Command_RegisterApplicationInstance
+	//	*Command_MarkApplicationInstanceAbsent
+	//	*Command_DatabaseAvailable
 	//	*Command_DeregisterDatabaseInstances
 	//	*Command_MarkDatabaseInstancesStale
+	//	*Command_RegisterDatabaseInstance
+	//	*Command_MarkDatabaseInstanceAbsent
+	//	*Command_SelectChecks
+	//	*Command_OverrideCheckValue
+	//	*Command_RequestExecution
 	//	*Command_DiscoverResource
 	//	*Command_DeleteResource
 	Body          isCommand_Body `protobuf_oneof:"body"`
@@ -156,6 +170,42 @@ func (x *Command) GetDeregisterHost() *DeregisterHost {
 	return nil
 }
 
+func (x *Command) GetUpdateProvider() *UpdateProvider {
+	if x != nil {
+		if x, ok := x.Body.(*Command_UpdateProvider); ok {
+			return x.UpdateProvider
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetUpdateSlesSubscriptions() *UpdateSlesSubscriptions {
+	if x != nil {
+		if x, ok := x.Body.(*Command_UpdateSlesSubscriptions); ok {
+			return x.UpdateSlesSubscriptions
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetUpdateSaptuneStatus() *UpdateSaptuneStatus {
+	if x != nil {
+		if x, ok := x.Body.(*Command_UpdateSaptuneStatus); ok {
+			return x.UpdateSaptuneStatus
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSweepHeartbeat() *SweepHeartbeat {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SweepHeartbeat); ok {
+			return x.SweepHeartbeat
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetUpdateHostChecksHealth() *UpdateChecksHealth {
 	if x != nil {
 		if x, ok := x.Body.(*Command_UpdateHostChecksHealth); ok {
@@ -178,6 +228,24 @@ func (x *Command) GetMarkClusterHostStale() *MarkClusterHostStale {
 	if x != nil {
 		if x, ok := x.Body.(*Command_MarkClusterHostStale); ok {
 			return x.MarkClusterHostStale
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRegisterOnlineClusterHost() *RegisterOnlineClusterHost {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RegisterOnlineClusterHost); ok {
+			return x.RegisterOnlineClusterHost
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRegisterOfflineClusterHost() *RegisterOfflineClusterHost {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RegisterOfflineClusterHost); ok {
+			return x.RegisterOfflineClusterHost
 		}
 	}
 	return nil
@@ -210,6 +278,33 @@ func (x *Command) GetMarkApplicationInstancesStale() *MarkApplicationInstancesSt
 	return nil
 }
 
+func (x *Command) GetRegisterApplicationInstance() *RegisterApplicationInstance {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RegisterApplicationInstance); ok {
+			return x.RegisterApplicationInstance
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetMarkApplicationInstanceAbsent() *MarkApplicationInstanceAbsent {
+	if x != nil {
+		if x, ok := x.Body.(*Command_MarkApplicationInstanceAbsent); ok {
+			return x.MarkApplicationInstanceAbsent
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDatabaseAvailable() *DatabaseAvailable {
+	if x != nil {
+		if x, ok := x.Body.(*Command_DatabaseAvailable); ok {
+			return x.DatabaseAvailable
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetDeregisterDatabaseInstances() *DeregisterDatabaseInstances {
 	if x != nil {
 		if x, ok := x.Body.(*Command_DeregisterDatabaseInstances); ok {
@@ -223,6 +318,51 @@ func (x *Command) GetMarkDatabaseInstancesStale() *MarkDatabaseInstancesStale {
 	if x != nil {
 		if x, ok := x.Body.(*Command_MarkDatabaseInstancesStale); ok {
 			return x.MarkDatabaseInstancesStale
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRegisterDatabaseInstance() *RegisterDatabaseInstance {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RegisterDatabaseInstance); ok {
+			return x.RegisterDatabaseInstance
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetMarkDatabaseInstanceAbsent() *MarkDatabaseInstanceAbsent {
+	if x != nil {
+		if x, ok := x.Body.(*Command_MarkDatabaseInstanceAbsent); ok {
+			return x.MarkDatabaseInstanceAbsent
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSelectChecks() *SelectChecks {
+	if x != nil {
+		if x, ok := x.Body.(*Command_SelectChecks); ok {
+			return x.SelectChecks
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetOverrideCheckValue() *OverrideCheckValue {
+	if x != nil {
+		if x, ok := x.Body.(*Command_OverrideCheckValue); ok {
+			return x.OverrideCheckValue
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRequestExecution() *RequestExecution {
+	if x != nil {
+		if x, ok := x.Body.(*Command_RequestExecution); ok {
+			return x.RequestExecution
 		}
 	}
 	return nil
@@ -266,6 +406,22 @@ type Command_DeregisterHost struct {
 	DeregisterHost *DeregisterHost `protobuf:"bytes,13,opt,name=deregister_host,json=deregisterHost,proto3,oneof"`
 }
 
+type Command_UpdateProvider struct {
+	UpdateProvider *UpdateProvider `protobuf:"bytes,14,opt,name=update_provider,json=updateProvider,proto3,oneof"`
+}
+
+type Command_UpdateSlesSubscriptions struct {
+	UpdateSlesSubscriptions *UpdateSlesSubscriptions `protobuf:"bytes,15,opt,name=update_sles_subscriptions,json=updateSlesSubscriptions,proto3,oneof"`
+}
+
+type Command_UpdateSaptuneStatus struct {
+	UpdateSaptuneStatus *UpdateSaptuneStatus `protobuf:"bytes,16,opt,name=update_saptune_status,json=updateSaptuneStatus,proto3,oneof"`
+}
+
+type Command_SweepHeartbeat struct {
+	SweepHeartbeat *SweepHeartbeat `protobuf:"bytes,17,opt,name=sweep_heartbeat,json=sweepHeartbeat,proto3,oneof"`
+}
+
 type Command_UpdateHostChecksHealth struct {
 	UpdateHostChecksHealth *UpdateChecksHealth `protobuf:"bytes,29,opt,name=update_host_checks_health,json=updateHostChecksHealth,proto3,oneof"`
 }
@@ -276,6 +432,14 @@ type Command_DeregisterClusterHost struct {
 
 type Command_MarkClusterHostStale struct {
 	MarkClusterHostStale *MarkClusterHostStale `protobuf:"bytes,31,opt,name=mark_cluster_host_stale,json=markClusterHostStale,proto3,oneof"`
+}
+
+type Command_RegisterOnlineClusterHost struct {
+	RegisterOnlineClusterHost *RegisterOnlineClusterHost `protobuf:"bytes,32,opt,name=register_online_cluster_host,json=registerOnlineClusterHost,proto3,oneof"`
+}
+
+type Command_RegisterOfflineClusterHost struct {
+	RegisterOfflineClusterHost *RegisterOfflineClusterHost `protobuf:"bytes,33,opt,name=register_offline_cluster_host,json=registerOfflineClusterHost,proto3,oneof"`
 }
 
 type Command_UpdateClusterChecksHealth struct {
@@ -290,12 +454,44 @@ type Command_MarkApplicationInstancesStale struct {
 	MarkApplicationInstancesStale *MarkApplicationInstancesStale `protobuf:"bytes,51,opt,name=mark_application_instances_stale,json=markApplicationInstancesStale,proto3,oneof"`
 }
 
+type Command_RegisterApplicationInstance struct {
+	RegisterApplicationInstance *RegisterApplicationInstance `protobuf:"bytes,52,opt,name=register_application_instance,json=registerApplicationInstance,proto3,oneof"`
+}
+
+type Command_MarkApplicationInstanceAbsent struct {
+	MarkApplicationInstanceAbsent *MarkApplicationInstanceAbsent `protobuf:"bytes,53,opt,name=mark_application_instance_absent,json=markApplicationInstanceAbsent,proto3,oneof"`
+}
+
+type Command_DatabaseAvailable struct {
+	DatabaseAvailable *DatabaseAvailable `protobuf:"bytes,54,opt,name=database_available,json=databaseAvailable,proto3,oneof"`
+}
+
 type Command_DeregisterDatabaseInstances struct {
 	DeregisterDatabaseInstances *DeregisterDatabaseInstances `protobuf:"bytes,70,opt,name=deregister_database_instances,json=deregisterDatabaseInstances,proto3,oneof"`
 }
 
 type Command_MarkDatabaseInstancesStale struct {
 	MarkDatabaseInstancesStale *MarkDatabaseInstancesStale `protobuf:"bytes,71,opt,name=mark_database_instances_stale,json=markDatabaseInstancesStale,proto3,oneof"`
+}
+
+type Command_RegisterDatabaseInstance struct {
+	RegisterDatabaseInstance *RegisterDatabaseInstance `protobuf:"bytes,72,opt,name=register_database_instance,json=registerDatabaseInstance,proto3,oneof"`
+}
+
+type Command_MarkDatabaseInstanceAbsent struct {
+	MarkDatabaseInstanceAbsent *MarkDatabaseInstanceAbsent `protobuf:"bytes,73,opt,name=mark_database_instance_absent,json=markDatabaseInstanceAbsent,proto3,oneof"`
+}
+
+type Command_SelectChecks struct {
+	SelectChecks *SelectChecks `protobuf:"bytes,90,opt,name=select_checks,json=selectChecks,proto3,oneof"`
+}
+
+type Command_OverrideCheckValue struct {
+	OverrideCheckValue *OverrideCheckValue `protobuf:"bytes,91,opt,name=override_check_value,json=overrideCheckValue,proto3,oneof"`
+}
+
+type Command_RequestExecution struct {
+	RequestExecution *RequestExecution `protobuf:"bytes,92,opt,name=request_execution,json=requestExecution,proto3,oneof"`
 }
 
 type Command_DiscoverResource struct {
@@ -314,11 +510,23 @@ func (*Command_UpdateHeartbeat) isCommand_Body() {}
 
 func (*Command_DeregisterHost) isCommand_Body() {}
 
+func (*Command_UpdateProvider) isCommand_Body() {}
+
+func (*Command_UpdateSlesSubscriptions) isCommand_Body() {}
+
+func (*Command_UpdateSaptuneStatus) isCommand_Body() {}
+
+func (*Command_SweepHeartbeat) isCommand_Body() {}
+
 func (*Command_UpdateHostChecksHealth) isCommand_Body() {}
 
 func (*Command_DeregisterClusterHost) isCommand_Body() {}
 
 func (*Command_MarkClusterHostStale) isCommand_Body() {}
+
+func (*Command_RegisterOnlineClusterHost) isCommand_Body() {}
+
+func (*Command_RegisterOfflineClusterHost) isCommand_Body() {}
 
 func (*Command_UpdateClusterChecksHealth) isCommand_Body() {}
 
@@ -326,9 +534,25 @@ func (*Command_DeregisterApplicationInstances) isCommand_Body() {}
 
 func (*Command_MarkApplicationInstancesStale) isCommand_Body() {}
 
+func (*Command_RegisterApplicationInstance) isCommand_Body() {}
+
+func (*Command_MarkApplicationInstanceAbsent) isCommand_Body() {}
+
+func (*Command_DatabaseAvailable) isCommand_Body() {}
+
 func (*Command_DeregisterDatabaseInstances) isCommand_Body() {}
 
 func (*Command_MarkDatabaseInstancesStale) isCommand_Body() {}
+
+func (*Command_RegisterDatabaseInstance) isCommand_Body() {}
+
+func (*Command_MarkDatabaseInstanceAbsent) isCommand_Body() {}
+
+func (*Command_SelectChecks) isCommand_Body() {}
+
+func (*Command_OverrideCheckValue) isCommand_Body() {}
+
+func (*Command_RequestExecution) isCommand_Body() {}
 
 func (*Command_DiscoverResource) isCommand_Body() {}
 
@@ -386,7 +610,7 @@ var File_fleetstream_v1_command_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\x1cfleetstream/v1/command.proto\x12\x0efleetstream.v1\x1a\x1afleetstream/v1/cloud.proto\x1a\x1cfleetstream/v1/cluster.proto\x1a\x1dfleetstream/v1/database.proto\x1a\x19fleetstream/v1/host.proto\x1a\x1ffleetstream/v1/sap_system.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\v\n" +
+	"\x1cfleetstream/v1/command.proto\x12\x0efleetstream.v1\x1a\x1bfleetstream/v1/checks.proto\x1a\x1afleetstream/v1/cloud.proto\x1a\x1cfleetstream/v1/cluster.proto\x1a\x1dfleetstream/v1/database.proto\x1a\x19fleetstream/v1/host.proto\x1a\x1ffleetstream/v1/sap_system.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x16\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12!\n" +
@@ -397,15 +621,29 @@ const file_fleetstream_v1_command_proto_rawDesc = "" +
 	" \x01(\v2\x1c.fleetstream.v1.RegisterHostH\x00R\fregisterHost\x12S\n" +
 	"\x13update_host_details\x18\v \x01(\v2!.fleetstream.v1.UpdateHostDetailsH\x00R\x11updateHostDetails\x12L\n" +
 	"\x10update_heartbeat\x18\f \x01(\v2\x1f.fleetstream.v1.UpdateHeartbeatH\x00R\x0fupdateHeartbeat\x12I\n" +
-	"\x0fderegister_host\x18\r \x01(\v2\x1e.fleetstream.v1.DeregisterHostH\x00R\x0ederegisterHost\x12_\n" +
+	"\x0fderegister_host\x18\r \x01(\v2\x1e.fleetstream.v1.DeregisterHostH\x00R\x0ederegisterHost\x12I\n" +
+	"\x0fupdate_provider\x18\x0e \x01(\v2\x1e.fleetstream.v1.UpdateProviderH\x00R\x0eupdateProvider\x12e\n" +
+	"\x19update_sles_subscriptions\x18\x0f \x01(\v2'.fleetstream.v1.UpdateSlesSubscriptionsH\x00R\x17updateSlesSubscriptions\x12Y\n" +
+	"\x15update_saptune_status\x18\x10 \x01(\v2#.fleetstream.v1.UpdateSaptuneStatusH\x00R\x13updateSaptuneStatus\x12I\n" +
+	"\x0fsweep_heartbeat\x18\x11 \x01(\v2\x1e.fleetstream.v1.SweepHeartbeatH\x00R\x0esweepHeartbeat\x12_\n" +
 	"\x19update_host_checks_health\x18\x1d \x01(\v2\".fleetstream.v1.UpdateChecksHealthH\x00R\x16updateHostChecksHealth\x12_\n" +
 	"\x17deregister_cluster_host\x18\x1e \x01(\v2%.fleetstream.v1.DeregisterClusterHostH\x00R\x15deregisterClusterHost\x12]\n" +
-	"\x17mark_cluster_host_stale\x18\x1f \x01(\v2$.fleetstream.v1.MarkClusterHostStaleH\x00R\x14markClusterHostStale\x12e\n" +
+	"\x17mark_cluster_host_stale\x18\x1f \x01(\v2$.fleetstream.v1.MarkClusterHostStaleH\x00R\x14markClusterHostStale\x12l\n" +
+	"\x1cregister_online_cluster_host\x18  \x01(\v2).fleetstream.v1.RegisterOnlineClusterHostH\x00R\x19registerOnlineClusterHost\x12o\n" +
+	"\x1dregister_offline_cluster_host\x18! \x01(\v2*.fleetstream.v1.RegisterOfflineClusterHostH\x00R\x1aregisterOfflineClusterHost\x12e\n" +
 	"\x1cupdate_cluster_checks_health\x181 \x01(\v2\".fleetstream.v1.UpdateChecksHealthH\x00R\x19updateClusterChecksHealth\x12z\n" +
 	" deregister_application_instances\x182 \x01(\v2..fleetstream.v1.DeregisterApplicationInstancesH\x00R\x1ederegisterApplicationInstances\x12x\n" +
 	" mark_application_instances_stale\x183 \x01(\v2-.fleetstream.v1.MarkApplicationInstancesStaleH\x00R\x1dmarkApplicationInstancesStale\x12q\n" +
+	"\x1dregister_application_instance\x184 \x01(\v2+.fleetstream.v1.RegisterApplicationInstanceH\x00R\x1bregisterApplicationInstance\x12x\n" +
+	" mark_application_instance_absent\x185 \x01(\v2-.fleetstream.v1.MarkApplicationInstanceAbsentH\x00R\x1dmarkApplicationInstanceAbsent\x12R\n" +
+	"\x12database_available\x186 \x01(\v2!.fleetstream.v1.DatabaseAvailableH\x00R\x11databaseAvailable\x12q\n" +
 	"\x1dderegister_database_instances\x18F \x01(\v2+.fleetstream.v1.DeregisterDatabaseInstancesH\x00R\x1bderegisterDatabaseInstances\x12o\n" +
-	"\x1dmark_database_instances_stale\x18G \x01(\v2*.fleetstream.v1.MarkDatabaseInstancesStaleH\x00R\x1amarkDatabaseInstancesStale\x12O\n" +
+	"\x1dmark_database_instances_stale\x18G \x01(\v2*.fleetstream.v1.MarkDatabaseInstancesStaleH\x00R\x1amarkDatabaseInstancesStale\x12h\n" +
+	"\x1aregister_database_instance\x18H \x01(\v2(.fleetstream.v1.RegisterDatabaseInstanceH\x00R\x18registerDatabaseInstance\x12o\n" +
+	"\x1dmark_database_instance_absent\x18I \x01(\v2*.fleetstream.v1.MarkDatabaseInstanceAbsentH\x00R\x1amarkDatabaseInstanceAbsent\x12C\n" +
+	"\rselect_checks\x18Z \x01(\v2\x1c.fleetstream.v1.SelectChecksH\x00R\fselectChecks\x12V\n" +
+	"\x14override_check_value\x18[ \x01(\v2\".fleetstream.v1.OverrideCheckValueH\x00R\x12overrideCheckValue\x12O\n" +
+	"\x11request_execution\x18\\ \x01(\v2 .fleetstream.v1.RequestExecutionH\x00R\x10requestExecution\x12O\n" +
 	"\x11discover_resource\x18n \x01(\v2 .fleetstream.v1.DiscoverResourceH\x00R\x10discoverResource\x12I\n" +
 	"\x0fdelete_resource\x18o \x01(\v2\x1e.fleetstream.v1.DeleteResourceH\x00R\x0edeleteResourceB\x06\n" +
 	"\x04body\",\n" +
@@ -433,14 +671,28 @@ var file_fleetstream_v1_command_proto_goTypes = []any{
 	(*UpdateHostDetails)(nil),              // 4: fleetstream.v1.UpdateHostDetails
 	(*UpdateHeartbeat)(nil),                // 5: fleetstream.v1.UpdateHeartbeat
 	(*DeregisterHost)(nil),                 // 6: fleetstream.v1.DeregisterHost
-	(*DeregisterClusterHost)(nil),          // 7: fleetstream.v1.DeregisterClusterHost
-	(*MarkClusterHostStale)(nil),           // 8: fleetstream.v1.MarkClusterHostStale
-	(*DeregisterApplicationInstances)(nil), // 9: fleetstream.v1.DeregisterApplicationInstances
-	(*MarkApplicationInstancesStale)(nil),  // 10: fleetstream.v1.MarkApplicationInstancesStale
-	(*DeregisterDatabaseInstances)(nil),    // 11: fleetstream.v1.DeregisterDatabaseInstances
-	(*MarkDatabaseInstancesStale)(nil),     // 12: fleetstream.v1.MarkDatabaseInstancesStale
-	(*DiscoverResource)(nil),               // 13: fleetstream.v1.DiscoverResource
-	(*DeleteResource)(nil),                 // 14: fleetstream.v1.DeleteResource
+	(*UpdateProvider)(nil),                 // 7: fleetstream.v1.UpdateProvider
+	(*UpdateSlesSubscriptions)(nil),        // 8: fleetstream.v1.UpdateSlesSubscriptions
+	(*UpdateSaptuneStatus)(nil),            // 9: fleetstream.v1.UpdateSaptuneStatus
+	(*SweepHeartbeat)(nil),                 // 10: fleetstream.v1.SweepHeartbeat
+	(*DeregisterClusterHost)(nil),          // 11: fleetstream.v1.DeregisterClusterHost
+	(*MarkClusterHostStale)(nil),           // 12: fleetstream.v1.MarkClusterHostStale
+	(*RegisterOnlineClusterHost)(nil),      // 13: fleetstream.v1.RegisterOnlineClusterHost
+	(*RegisterOfflineClusterHost)(nil),     // 14: fleetstream.v1.RegisterOfflineClusterHost
+	(*DeregisterApplicationInstances)(nil), // 15: fleetstream.v1.DeregisterApplicationInstances
+	(*MarkApplicationInstancesStale)(nil),  // 16: fleetstream.v1.MarkApplicationInstancesStale
+	(*RegisterApplicationInstance)(nil),    // 17: fleetstream.v1.RegisterApplicationInstance
+	(*MarkApplicationInstanceAbsent)(nil),  // 18: fleetstream.v1.MarkApplicationInstanceAbsent
+	(*DatabaseAvailable)(nil),              // 19: fleetstream.v1.DatabaseAvailable
+	(*DeregisterDatabaseInstances)(nil),    // 20: fleetstream.v1.DeregisterDatabaseInstances
+	(*MarkDatabaseInstancesStale)(nil),     // 21: fleetstream.v1.MarkDatabaseInstancesStale
+	(*RegisterDatabaseInstance)(nil),       // 22: fleetstream.v1.RegisterDatabaseInstance
+	(*MarkDatabaseInstanceAbsent)(nil),     // 23: fleetstream.v1.MarkDatabaseInstanceAbsent
+	(*SelectChecks)(nil),                   // 24: fleetstream.v1.SelectChecks
+	(*OverrideCheckValue)(nil),             // 25: fleetstream.v1.OverrideCheckValue
+	(*RequestExecution)(nil),               // 26: fleetstream.v1.RequestExecution
+	(*DiscoverResource)(nil),               // 27: fleetstream.v1.DiscoverResource
+	(*DeleteResource)(nil),                 // 28: fleetstream.v1.DeleteResource
 }
 var file_fleetstream_v1_command_proto_depIdxs = []int32{
 	2,  // 0: fleetstream.v1.Command.issued_at:type_name -> google.protobuf.Timestamp
@@ -448,21 +700,35 @@ var file_fleetstream_v1_command_proto_depIdxs = []int32{
 	4,  // 2: fleetstream.v1.Command.update_host_details:type_name -> fleetstream.v1.UpdateHostDetails
 	5,  // 3: fleetstream.v1.Command.update_heartbeat:type_name -> fleetstream.v1.UpdateHeartbeat
 	6,  // 4: fleetstream.v1.Command.deregister_host:type_name -> fleetstream.v1.DeregisterHost
-	1,  // 5: fleetstream.v1.Command.update_host_checks_health:type_name -> fleetstream.v1.UpdateChecksHealth
-	7,  // 6: fleetstream.v1.Command.deregister_cluster_host:type_name -> fleetstream.v1.DeregisterClusterHost
-	8,  // 7: fleetstream.v1.Command.mark_cluster_host_stale:type_name -> fleetstream.v1.MarkClusterHostStale
-	1,  // 8: fleetstream.v1.Command.update_cluster_checks_health:type_name -> fleetstream.v1.UpdateChecksHealth
-	9,  // 9: fleetstream.v1.Command.deregister_application_instances:type_name -> fleetstream.v1.DeregisterApplicationInstances
-	10, // 10: fleetstream.v1.Command.mark_application_instances_stale:type_name -> fleetstream.v1.MarkApplicationInstancesStale
-	11, // 11: fleetstream.v1.Command.deregister_database_instances:type_name -> fleetstream.v1.DeregisterDatabaseInstances
-	12, // 12: fleetstream.v1.Command.mark_database_instances_stale:type_name -> fleetstream.v1.MarkDatabaseInstancesStale
-	13, // 13: fleetstream.v1.Command.discover_resource:type_name -> fleetstream.v1.DiscoverResource
-	14, // 14: fleetstream.v1.Command.delete_resource:type_name -> fleetstream.v1.DeleteResource
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	7,  // 5: fleetstream.v1.Command.update_provider:type_name -> fleetstream.v1.UpdateProvider
+	8,  // 6: fleetstream.v1.Command.update_sles_subscriptions:type_name -> fleetstream.v1.UpdateSlesSubscriptions
+	9,  // 7: fleetstream.v1.Command.update_saptune_status:type_name -> fleetstream.v1.UpdateSaptuneStatus
+	10, // 8: fleetstream.v1.Command.sweep_heartbeat:type_name -> fleetstream.v1.SweepHeartbeat
+	1,  // 9: fleetstream.v1.Command.update_host_checks_health:type_name -> fleetstream.v1.UpdateChecksHealth
+	11, // 10: fleetstream.v1.Command.deregister_cluster_host:type_name -> fleetstream.v1.DeregisterClusterHost
+	12, // 11: fleetstream.v1.Command.mark_cluster_host_stale:type_name -> fleetstream.v1.MarkClusterHostStale
+	13, // 12: fleetstream.v1.Command.register_online_cluster_host:type_name -> fleetstream.v1.RegisterOnlineClusterHost
+	14, // 13: fleetstream.v1.Command.register_offline_cluster_host:type_name -> fleetstream.v1.RegisterOfflineClusterHost
+	1,  // 14: fleetstream.v1.Command.update_cluster_checks_health:type_name -> fleetstream.v1.UpdateChecksHealth
+	15, // 15: fleetstream.v1.Command.deregister_application_instances:type_name -> fleetstream.v1.DeregisterApplicationInstances
+	16, // 16: fleetstream.v1.Command.mark_application_instances_stale:type_name -> fleetstream.v1.MarkApplicationInstancesStale
+	17, // 17: fleetstream.v1.Command.register_application_instance:type_name -> fleetstream.v1.RegisterApplicationInstance
+	18, // 18: fleetstream.v1.Command.mark_application_instance_absent:type_name -> fleetstream.v1.MarkApplicationInstanceAbsent
+	19, // 19: fleetstream.v1.Command.database_available:type_name -> fleetstream.v1.DatabaseAvailable
+	20, // 20: fleetstream.v1.Command.deregister_database_instances:type_name -> fleetstream.v1.DeregisterDatabaseInstances
+	21, // 21: fleetstream.v1.Command.mark_database_instances_stale:type_name -> fleetstream.v1.MarkDatabaseInstancesStale
+	22, // 22: fleetstream.v1.Command.register_database_instance:type_name -> fleetstream.v1.RegisterDatabaseInstance
+	23, // 23: fleetstream.v1.Command.mark_database_instance_absent:type_name -> fleetstream.v1.MarkDatabaseInstanceAbsent
+	24, // 24: fleetstream.v1.Command.select_checks:type_name -> fleetstream.v1.SelectChecks
+	25, // 25: fleetstream.v1.Command.override_check_value:type_name -> fleetstream.v1.OverrideCheckValue
+	26, // 26: fleetstream.v1.Command.request_execution:type_name -> fleetstream.v1.RequestExecution
+	27, // 27: fleetstream.v1.Command.discover_resource:type_name -> fleetstream.v1.DiscoverResource
+	28, // 28: fleetstream.v1.Command.delete_resource:type_name -> fleetstream.v1.DeleteResource
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_fleetstream_v1_command_proto_init() }
@@ -470,6 +736,7 @@ func file_fleetstream_v1_command_proto_init() {
 	if File_fleetstream_v1_command_proto != nil {
 		return
 	}
+	file_fleetstream_v1_checks_proto_init()
 	file_fleetstream_v1_cloud_proto_init()
 	file_fleetstream_v1_cluster_proto_init()
 	file_fleetstream_v1_database_proto_init()
@@ -480,14 +747,28 @@ func file_fleetstream_v1_command_proto_init() {
 		(*Command_UpdateHostDetails)(nil),
 		(*Command_UpdateHeartbeat)(nil),
 		(*Command_DeregisterHost)(nil),
+		(*Command_UpdateProvider)(nil),
+		(*Command_UpdateSlesSubscriptions)(nil),
+		(*Command_UpdateSaptuneStatus)(nil),
+		(*Command_SweepHeartbeat)(nil),
 		(*Command_UpdateHostChecksHealth)(nil),
 		(*Command_DeregisterClusterHost)(nil),
 		(*Command_MarkClusterHostStale)(nil),
+		(*Command_RegisterOnlineClusterHost)(nil),
+		(*Command_RegisterOfflineClusterHost)(nil),
 		(*Command_UpdateClusterChecksHealth)(nil),
 		(*Command_DeregisterApplicationInstances)(nil),
 		(*Command_MarkApplicationInstancesStale)(nil),
+		(*Command_RegisterApplicationInstance)(nil),
+		(*Command_MarkApplicationInstanceAbsent)(nil),
+		(*Command_DatabaseAvailable)(nil),
 		(*Command_DeregisterDatabaseInstances)(nil),
 		(*Command_MarkDatabaseInstancesStale)(nil),
+		(*Command_RegisterDatabaseInstance)(nil),
+		(*Command_MarkDatabaseInstanceAbsent)(nil),
+		(*Command_SelectChecks)(nil),
+		(*Command_OverrideCheckValue)(nil),
+		(*Command_RequestExecution)(nil),
 		(*Command_DiscoverResource)(nil),
 		(*Command_DeleteResource)(nil),
 	}

@@ -24,6 +24,19 @@ const (
 
 // Database is the database aggregate's state (the fleet.database group
 // table value) and the API's database.
+//
+// Its id is UUIDv5(URL namespace "urn:fleetstream:database", the "Id" the
+// agent reports for the system), or of "sid/<SID>" when the agent reports
+// none. The agent derives that Id from the system's HANA landscape, which
+// system replication copies: the hosts of both sites compute the same id.
+// SAP systems know their database only by tenant name and address; the
+// sap_system database reaction resolves those to this id (tenants,
+// instances' ip_addresses).
+//
+// A state whose registered_at is unset is pending: it holds secondary
+// instances reported before any primary (or unreplicated) instance; the
+// database registers with them once one arrives. Readers show only
+// registered databases.
 type Database struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -34,9 +47,11 @@ type Database struct {
 	// Set when its last instance left; re-registration restores it.
 	Deregistered bool `protobuf:"varint,5,opt,name=deregistered,proto3" json:"deregistered,omitempty"`
 	// Number of events this database has emitted; the version of the last one.
-	Version       uint64                 `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
-	RegisteredAt  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Version      uint64                 `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
+	RegisteredAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
+	UpdatedAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Tenant databases (upper case, sorted), the SID included.
+	Tenants       []string `protobuf:"bytes,9,rep,name=tenants,proto3" json:"tenants,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -127,6 +142,13 @@ func (x *Database) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Database) GetTenants() []string {
+	if x != nil {
+		return x.Tenants
+	}
+	return nil
+}
+
 // DatabaseInstance is one instance of a database on one host.
 type DatabaseInstance struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -136,7 +158,16 @@ type DatabaseInstance struct {
 	// System replication role as HANA reports it: "Primary", "Secondary", "".
 	SystemReplication string `protobuf:"bytes,4,opt,name=system_replication,json=systemReplication,proto3" json:"system_replication,omitempty"`
 	// The host's heartbeat is lost: the instance is stale, not critical.
-	Stale         bool `protobuf:"varint,5,opt,name=stale,proto3" json:"stale,omitempty"`
+	Stale    bool   `protobuf:"varint,5,opt,name=stale,proto3" json:"stale,omitempty"`
+	Features string `protobuf:"bytes,6,opt,name=features,proto3" json:"features,omitempty"`
+	// System replication details: overall status as the primary reports it
+	// ("ACTIVE", "ERROR", ...), the local site's name and its replication
+	// mode ("PRIMARY", "SYNC", ...).
+	SystemReplicationStatus string `protobuf:"bytes,7,opt,name=system_replication_status,json=systemReplicationStatus,proto3" json:"system_replication_status,omitempty"`
+	Site                    string `protobuf:"bytes,8,opt,name=site,proto3" json:"site,omitempty"`
+	ReplicationMode         string `protobuf:"bytes,9,opt,name=replication_mode,json=replicationMode,proto3" json:"replication_mode,omitempty"`
+	// The host's IP addresses when the instance was registered.
+	IpAddresses   []string `protobuf:"bytes,10,rep,name=ip_addresses,json=ipAddresses,proto3" json:"ip_addresses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -204,6 +235,41 @@ func (x *DatabaseInstance) GetStale() bool {
 		return x.Stale
 	}
 	return false
+}
+
+func (x *DatabaseInstance) GetFeatures() string {
+	if x != nil {
+		return x.Features
+	}
+	return ""
+}
+
+func (x *DatabaseInstance) GetSystemReplicationStatus() string {
+	if x != nil {
+		return x.SystemReplicationStatus
+	}
+	return ""
+}
+
+func (x *DatabaseInstance) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *DatabaseInstance) GetReplicationMode() string {
+	if x != nil {
+		return x.ReplicationMode
+	}
+	return ""
+}
+
+func (x *DatabaseInstance) GetIpAddresses() []string {
+	if x != nil {
+		return x.IpAddresses
+	}
+	return nil
 }
 
 // DeregisterDatabaseInstances removes every instance on a host (the host was
@@ -306,11 +372,752 @@ func (x *MarkDatabaseInstancesStale) GetStale() bool {
 	return false
 }
 
+// RegisterDatabaseInstance registers or updates one database instance a
+// host reports (scenario detection, sap_system_discovery).
+type RegisterDatabaseInstance struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Sid   string                 `protobuf:"bytes,1,opt,name=sid,proto3" json:"sid,omitempty"`
+	// Tenant databases (upper case, sorted), the SID included.
+	Tenants       []string          `protobuf:"bytes,2,rep,name=tenants,proto3" json:"tenants,omitempty"`
+	Instance      *DatabaseInstance `protobuf:"bytes,3,opt,name=instance,proto3" json:"instance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterDatabaseInstance) Reset() {
+	*x = RegisterDatabaseInstance{}
+	mi := &file_fleetstream_v1_database_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterDatabaseInstance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterDatabaseInstance) ProtoMessage() {}
+
+func (x *RegisterDatabaseInstance) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_database_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterDatabaseInstance.ProtoReflect.Descriptor instead.
+func (*RegisterDatabaseInstance) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_database_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RegisterDatabaseInstance) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *RegisterDatabaseInstance) GetTenants() []string {
+	if x != nil {
+		return x.Tenants
+	}
+	return nil
+}
+
+func (x *RegisterDatabaseInstance) GetInstance() *DatabaseInstance {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
+// MarkDatabaseInstanceAbsent removes an instance its host no longer
+// reports.
+type MarkDatabaseInstanceAbsent struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	HostId         string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	InstanceNumber string                 `protobuf:"bytes,2,opt,name=instance_number,json=instanceNumber,proto3" json:"instance_number,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *MarkDatabaseInstanceAbsent) Reset() {
+	*x = MarkDatabaseInstanceAbsent{}
+	mi := &file_fleetstream_v1_database_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkDatabaseInstanceAbsent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkDatabaseInstanceAbsent) ProtoMessage() {}
+
+func (x *MarkDatabaseInstanceAbsent) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_database_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkDatabaseInstanceAbsent.ProtoReflect.Descriptor instead.
+func (*MarkDatabaseInstanceAbsent) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_database_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *MarkDatabaseInstanceAbsent) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *MarkDatabaseInstanceAbsent) GetInstanceNumber() string {
+	if x != nil {
+		return x.InstanceNumber
+	}
+	return ""
+}
+
+// DatabaseRegistered: a primary (or unreplicated) instance registered the
+// database. DatabaseInstanceRegistered events for its instances follow.
+type DatabaseRegistered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sid           string                 `protobuf:"bytes,1,opt,name=sid,proto3" json:"sid,omitempty"`
+	Tenants       []string               `protobuf:"bytes,2,rep,name=tenants,proto3" json:"tenants,omitempty"`
+	Health        string                 `protobuf:"bytes,3,opt,name=health,proto3" json:"health,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DatabaseRegistered) Reset() {
+	*x = DatabaseRegistered{}
+	mi := &file_fleetstream_v1_database_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatabaseRegistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatabaseRegistered) ProtoMessage() {}
+
+func (x *DatabaseRegistered) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_database_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatabaseRegistered.ProtoReflect.Descriptor instead.
+func (*DatabaseRegistered) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_database_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DatabaseRegistered) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *DatabaseRegistered) GetTenants() []string {
+	if x != nil {
+		return x.Tenants
+	}
+	return nil
+}
+
+func (x *DatabaseRegistered) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+type DatabaseInstanceRegistered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Instance      *DatabaseInstance      `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DatabaseInstanceRegistered) Reset() {
+	*x = DatabaseInstanceRegistered{}
+	mi := &file_fleetstream_v1_database_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatabaseInstanceRegistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatabaseInstanceRegistered) ProtoMessage() {}
+
+func (x *DatabaseInstanceRegistered) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_database_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatabaseInstanceRegistered.ProtoReflect.Descriptor instead.
+func (*DatabaseInstanceRegistered) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_database_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DatabaseInstanceRegistered) GetInstance() *DatabaseInstance {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
+type DatabaseInstanceHealthChanged struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	HostId         string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	InstanceNumber string                 `protobuf:"bytes,2,opt,name=instance_number,json=instanceNumber,proto3" json:"instance_number,omitempty"`
+	Health         string                 `protobuf:"bytes,3,opt,name=health,proto3" json:"health,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DatabaseInstanceHealthChanged) Reset() {
+	*x = DatabaseInstanceHealthChanged{}
+	mi := &file_fleetstream_v1_database_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatabaseInstanceHealthChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatabaseInstanceHealthChanged) ProtoMessage() {}
+
+func (x *DatabaseInstanceHealthChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_database_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatabaseInstanceHealthChanged.ProtoReflect.Descriptor instead.
+func (*DatabaseInstanceHealthChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_database_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DatabaseInstanceHealthChanged) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *DatabaseInstanceHealthChanged) GetInstanceNumber() string {
+	if x != nil {
+		return x.InstanceNumber
+	}
+	return ""
+}
+
+func (x *DatabaseInstanceHealthChanged) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+type DatabaseInstanceSystemReplicationChanged struct {
+	state                   protoimpl.MessageState `protogen:"open.v1"`
+	HostId                  string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	InstanceNumber          string                 `protobuf:"bytes,2,opt,name=instance_number,json=instanceNumber,proto3" json:"instance_number,omitempty"`
+	SystemReplication       string                 `protobuf:"bytes,3,opt,name=system_replication,json=systemReplication,proto3" json:"system_replication,omitempty"`
+	SystemReplicationStatus string                 `protobuf:"bytes,4,opt,name=system_replication_status,json=systemReplicationStatus,proto3" json:"system_replication_status,omitempty"`
+	Site                    string                 `protobuf:"bytes,5,opt,name=site,proto3" json:"site,omitempty"`
+	ReplicationMode         string                 `protobuf:"bytes,6,opt,name=replication_mode,json=replicationMode,proto3" json:"replication_mode,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
+}
+
+func (x *DatabaseInstanceSystemReplicationChanged) Reset() {
+	*x = DatabaseInstanceSystemReplicationChanged{}
+	mi := &file_fleetstream_v1_database_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatabaseInstanceSystemReplicationChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatabaseInstanceSystemReplicationChanged) ProtoMessage() {}
+
+func (x *DatabaseInstanceSystemReplicationChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_database_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatabaseInstanceSystemReplicationChanged.ProtoReflect.Descriptor instead.
+func (*DatabaseInstanceSystemReplicationChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_database_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DatabaseInstanceSystemReplicationChanged) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *DatabaseInstanceSystemReplicationChanged) GetInstanceNumber() string {
+	if x != nil {
+		return x.InstanceNumber
+	}
+	return ""
+}
+
+func (x *DatabaseInstanceSystemReplicationChanged) GetSystemReplication() string {
+	if x != nil {
+		return x.SystemReplication
+	}
+	return ""
+}
+
+func (x *DatabaseInstanceSystemReplicationChanged) GetSystemReplicationStatus() string {
+	if x != nil {
+		return x.SystemReplicationStatus
+	}
+	return ""
+}
+
+func (x *DatabaseInstanceSystemReplicationChanged) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *DatabaseInstanceSystemReplicationChanged) GetReplicationMode() string {
+	if x != nil {
+		return x.ReplicationMode
+	}
+	return ""
+}
+
+type DatabaseHealthChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Health        string                 `protobuf:"bytes,1,opt,name=health,proto3" json:"health,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DatabaseHealthChanged) Reset() {
+	*x = DatabaseHealthChanged{}
+	mi := &file_fleetstream_v1_database_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatabaseHealthChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatabaseHealthChanged) ProtoMessage() {}
+
+func (x *DatabaseHealthChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_database_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatabaseHealthChanged.ProtoReflect.Descriptor instead.
+func (*DatabaseHealthChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_database_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DatabaseHealthChanged) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+type DatabaseTenantsChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenants       []string               `protobuf:"bytes,1,rep,name=tenants,proto3" json:"tenants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DatabaseTenantsChanged) Reset() {
+	*x = DatabaseTenantsChanged{}
+	mi := &file_fleetstream_v1_database_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatabaseTenantsChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatabaseTenantsChanged) ProtoMessage() {}
+
+func (x *DatabaseTenantsChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_database_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatabaseTenantsChanged.ProtoReflect.Descriptor instead.
+func (*DatabaseTenantsChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_database_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DatabaseTenantsChanged) GetTenants() []string {
+	if x != nil {
+		return x.Tenants
+	}
+	return nil
+}
+
+// DatabaseInstanceMarkedAbsent: its host no longer reports it.
+type DatabaseInstanceMarkedAbsent struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	HostId         string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	InstanceNumber string                 `protobuf:"bytes,2,opt,name=instance_number,json=instanceNumber,proto3" json:"instance_number,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DatabaseInstanceMarkedAbsent) Reset() {
+	*x = DatabaseInstanceMarkedAbsent{}
+	mi := &file_fleetstream_v1_database_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatabaseInstanceMarkedAbsent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatabaseInstanceMarkedAbsent) ProtoMessage() {}
+
+func (x *DatabaseInstanceMarkedAbsent) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_database_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatabaseInstanceMarkedAbsent.ProtoReflect.Descriptor instead.
+func (*DatabaseInstanceMarkedAbsent) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_database_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DatabaseInstanceMarkedAbsent) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *DatabaseInstanceMarkedAbsent) GetInstanceNumber() string {
+	if x != nil {
+		return x.InstanceNumber
+	}
+	return ""
+}
+
+// DatabaseInstanceDeregistered: its host was deregistered.
+type DatabaseInstanceDeregistered struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	HostId         string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	InstanceNumber string                 `protobuf:"bytes,2,opt,name=instance_number,json=instanceNumber,proto3" json:"instance_number,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DatabaseInstanceDeregistered) Reset() {
+	*x = DatabaseInstanceDeregistered{}
+	mi := &file_fleetstream_v1_database_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatabaseInstanceDeregistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatabaseInstanceDeregistered) ProtoMessage() {}
+
+func (x *DatabaseInstanceDeregistered) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_database_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatabaseInstanceDeregistered.ProtoReflect.Descriptor instead.
+func (*DatabaseInstanceDeregistered) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_database_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DatabaseInstanceDeregistered) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *DatabaseInstanceDeregistered) GetInstanceNumber() string {
+	if x != nil {
+		return x.InstanceNumber
+	}
+	return ""
+}
+
+type DatabaseInstanceStaleChanged struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	HostId         string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	InstanceNumber string                 `protobuf:"bytes,2,opt,name=instance_number,json=instanceNumber,proto3" json:"instance_number,omitempty"`
+	Stale          bool                   `protobuf:"varint,3,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DatabaseInstanceStaleChanged) Reset() {
+	*x = DatabaseInstanceStaleChanged{}
+	mi := &file_fleetstream_v1_database_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatabaseInstanceStaleChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatabaseInstanceStaleChanged) ProtoMessage() {}
+
+func (x *DatabaseInstanceStaleChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_database_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatabaseInstanceStaleChanged.ProtoReflect.Descriptor instead.
+func (*DatabaseInstanceStaleChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_database_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DatabaseInstanceStaleChanged) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *DatabaseInstanceStaleChanged) GetInstanceNumber() string {
+	if x != nil {
+		return x.InstanceNumber
+	}
+	return ""
+}
+
+func (x *DatabaseInstanceStaleChanged) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+// DatabaseDeregistered: its last primary (or unreplicated) instance left.
+type DatabaseDeregistered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DatabaseDeregistered) Reset() {
+	*x = DatabaseDeregistered{}
+	mi := &file_fleetstream_v1_database_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatabaseDeregistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatabaseDeregistered) ProtoMessage() {}
+
+func (x *DatabaseDeregistered) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_database_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatabaseDeregistered.ProtoReflect.Descriptor instead.
+func (*DatabaseDeregistered) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_database_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DatabaseDeregistered) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// DatabaseTombstoned: its last instance left. The state is kept (with
+// deregistered set) so a later registration continues its versions.
+type DatabaseTombstoned struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DatabaseTombstoned) Reset() {
+	*x = DatabaseTombstoned{}
+	mi := &file_fleetstream_v1_database_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatabaseTombstoned) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatabaseTombstoned) ProtoMessage() {}
+
+func (x *DatabaseTombstoned) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_database_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatabaseTombstoned.ProtoReflect.Descriptor instead.
+func (*DatabaseTombstoned) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_database_proto_rawDescGZIP(), []int{16}
+}
+
+// DatabaseRestored: a deregistered database registered again.
+type DatabaseRestored struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DatabaseRestored) Reset() {
+	*x = DatabaseRestored{}
+	mi := &file_fleetstream_v1_database_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatabaseRestored) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatabaseRestored) ProtoMessage() {}
+
+func (x *DatabaseRestored) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_database_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatabaseRestored.ProtoReflect.Descriptor instead.
+func (*DatabaseRestored) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_database_proto_rawDescGZIP(), []int{17}
+}
+
 var File_fleetstream_v1_database_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_database_proto_rawDesc = "" +
 	"\n" +
-	"\x1dfleetstream/v1/database.proto\x12\x0efleetstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x02\n" +
+	"\x1dfleetstream/v1/database.proto\x12\x0efleetstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\x02\n" +
 	"\bDatabase\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03sid\x18\x02 \x01(\tR\x03sid\x12\x16\n" +
@@ -320,18 +1127,67 @@ const file_fleetstream_v1_database_proto_rawDesc = "" +
 	"\aversion\x18\x06 \x01(\x04R\aversion\x12?\n" +
 	"\rregistered_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fregisteredAt\x129\n" +
 	"\n" +
-	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xb1\x01\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x18\n" +
+	"\atenants\x18\t \x03(\tR\atenants\"\xeb\x02\n" +
 	"\x10DatabaseInstance\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12'\n" +
 	"\x0finstance_number\x18\x02 \x01(\tR\x0einstanceNumber\x12\x16\n" +
 	"\x06health\x18\x03 \x01(\tR\x06health\x12-\n" +
 	"\x12system_replication\x18\x04 \x01(\tR\x11systemReplication\x12\x14\n" +
-	"\x05stale\x18\x05 \x01(\bR\x05stale\"6\n" +
+	"\x05stale\x18\x05 \x01(\bR\x05stale\x12\x1a\n" +
+	"\bfeatures\x18\x06 \x01(\tR\bfeatures\x12:\n" +
+	"\x19system_replication_status\x18\a \x01(\tR\x17systemReplicationStatus\x12\x12\n" +
+	"\x04site\x18\b \x01(\tR\x04site\x12)\n" +
+	"\x10replication_mode\x18\t \x01(\tR\x0freplicationMode\x12!\n" +
+	"\fip_addresses\x18\n" +
+	" \x03(\tR\vipAddresses\"6\n" +
 	"\x1bDeregisterDatabaseInstances\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\"K\n" +
 	"\x1aMarkDatabaseInstancesStale\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x14\n" +
-	"\x05stale\x18\x02 \x01(\bR\x05staleBGZEgithub.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1;fleetv1b\x06proto3"
+	"\x05stale\x18\x02 \x01(\bR\x05stale\"\x84\x01\n" +
+	"\x18RegisterDatabaseInstance\x12\x10\n" +
+	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x18\n" +
+	"\atenants\x18\x02 \x03(\tR\atenants\x12<\n" +
+	"\binstance\x18\x03 \x01(\v2 .fleetstream.v1.DatabaseInstanceR\binstance\"^\n" +
+	"\x1aMarkDatabaseInstanceAbsent\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12'\n" +
+	"\x0finstance_number\x18\x02 \x01(\tR\x0einstanceNumber\"X\n" +
+	"\x12DatabaseRegistered\x12\x10\n" +
+	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x18\n" +
+	"\atenants\x18\x02 \x03(\tR\atenants\x12\x16\n" +
+	"\x06health\x18\x03 \x01(\tR\x06health\"Z\n" +
+	"\x1aDatabaseInstanceRegistered\x12<\n" +
+	"\binstance\x18\x01 \x01(\v2 .fleetstream.v1.DatabaseInstanceR\binstance\"y\n" +
+	"\x1dDatabaseInstanceHealthChanged\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12'\n" +
+	"\x0finstance_number\x18\x02 \x01(\tR\x0einstanceNumber\x12\x16\n" +
+	"\x06health\x18\x03 \x01(\tR\x06health\"\x96\x02\n" +
+	"(DatabaseInstanceSystemReplicationChanged\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12'\n" +
+	"\x0finstance_number\x18\x02 \x01(\tR\x0einstanceNumber\x12-\n" +
+	"\x12system_replication\x18\x03 \x01(\tR\x11systemReplication\x12:\n" +
+	"\x19system_replication_status\x18\x04 \x01(\tR\x17systemReplicationStatus\x12\x12\n" +
+	"\x04site\x18\x05 \x01(\tR\x04site\x12)\n" +
+	"\x10replication_mode\x18\x06 \x01(\tR\x0freplicationMode\"/\n" +
+	"\x15DatabaseHealthChanged\x12\x16\n" +
+	"\x06health\x18\x01 \x01(\tR\x06health\"2\n" +
+	"\x16DatabaseTenantsChanged\x12\x18\n" +
+	"\atenants\x18\x01 \x03(\tR\atenants\"`\n" +
+	"\x1cDatabaseInstanceMarkedAbsent\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12'\n" +
+	"\x0finstance_number\x18\x02 \x01(\tR\x0einstanceNumber\"`\n" +
+	"\x1cDatabaseInstanceDeregistered\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12'\n" +
+	"\x0finstance_number\x18\x02 \x01(\tR\x0einstanceNumber\"v\n" +
+	"\x1cDatabaseInstanceStaleChanged\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12'\n" +
+	"\x0finstance_number\x18\x02 \x01(\tR\x0einstanceNumber\x12\x14\n" +
+	"\x05stale\x18\x03 \x01(\bR\x05stale\".\n" +
+	"\x14DatabaseDeregistered\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x14\n" +
+	"\x12DatabaseTombstoned\"\x12\n" +
+	"\x10DatabaseRestoredBGZEgithub.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1;fleetv1b\x06proto3"
 
 var (
 	file_fleetstream_v1_database_proto_rawDescOnce sync.Once
@@ -345,23 +1201,39 @@ func file_fleetstream_v1_database_proto_rawDescGZIP() []byte {
 	return file_fleetstream_v1_database_proto_rawDescData
 }
 
-var file_fleetstream_v1_database_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_fleetstream_v1_database_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_fleetstream_v1_database_proto_goTypes = []any{
-	(*Database)(nil),                    // 0: fleetstream.v1.Database
-	(*DatabaseInstance)(nil),            // 1: fleetstream.v1.DatabaseInstance
-	(*DeregisterDatabaseInstances)(nil), // 2: fleetstream.v1.DeregisterDatabaseInstances
-	(*MarkDatabaseInstancesStale)(nil),  // 3: fleetstream.v1.MarkDatabaseInstancesStale
-	(*timestamppb.Timestamp)(nil),       // 4: google.protobuf.Timestamp
+	(*Database)(nil),                                 // 0: fleetstream.v1.Database
+	(*DatabaseInstance)(nil),                         // 1: fleetstream.v1.DatabaseInstance
+	(*DeregisterDatabaseInstances)(nil),              // 2: fleetstream.v1.DeregisterDatabaseInstances
+	(*MarkDatabaseInstancesStale)(nil),               // 3: fleetstream.v1.MarkDatabaseInstancesStale
+	(*RegisterDatabaseInstance)(nil),                 // 4: fleetstream.v1.RegisterDatabaseInstance
+	(*MarkDatabaseInstanceAbsent)(nil),               // 5: fleetstream.v1.MarkDatabaseInstanceAbsent
+	(*DatabaseRegistered)(nil),                       // 6: fleetstream.v1.DatabaseRegistered
+	(*DatabaseInstanceRegistered)(nil),               // 7: fleetstream.v1.DatabaseInstanceRegistered
+	(*DatabaseInstanceHealthChanged)(nil),            // 8: fleetstream.v1.DatabaseInstanceHealthChanged
+	(*DatabaseInstanceSystemReplicationChanged)(nil), // 9: fleetstream.v1.DatabaseInstanceSystemReplicationChanged
+	(*DatabaseHealthChanged)(nil),                    // 10: fleetstream.v1.DatabaseHealthChanged
+	(*DatabaseTenantsChanged)(nil),                   // 11: fleetstream.v1.DatabaseTenantsChanged
+	(*DatabaseInstanceMarkedAbsent)(nil),             // 12: fleetstream.v1.DatabaseInstanceMarkedAbsent
+	(*DatabaseInstanceDeregistered)(nil),             // 13: fleetstream.v1.DatabaseInstanceDeregistered
+	(*DatabaseInstanceStaleChanged)(nil),             // 14: fleetstream.v1.DatabaseInstanceStaleChanged
+	(*DatabaseDeregistered)(nil),                     // 15: fleetstream.v1.DatabaseDeregistered
+	(*DatabaseTombstoned)(nil),                       // 16: fleetstream.v1.DatabaseTombstoned
+	(*DatabaseRestored)(nil),                         // 17: fleetstream.v1.DatabaseRestored
+	(*timestamppb.Timestamp)(nil),                    // 18: google.protobuf.Timestamp
 }
 var file_fleetstream_v1_database_proto_depIdxs = []int32{
-	1, // 0: fleetstream.v1.Database.instances:type_name -> fleetstream.v1.DatabaseInstance
-	4, // 1: fleetstream.v1.Database.registered_at:type_name -> google.protobuf.Timestamp
-	4, // 2: fleetstream.v1.Database.updated_at:type_name -> google.protobuf.Timestamp
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	1,  // 0: fleetstream.v1.Database.instances:type_name -> fleetstream.v1.DatabaseInstance
+	18, // 1: fleetstream.v1.Database.registered_at:type_name -> google.protobuf.Timestamp
+	18, // 2: fleetstream.v1.Database.updated_at:type_name -> google.protobuf.Timestamp
+	1,  // 3: fleetstream.v1.RegisterDatabaseInstance.instance:type_name -> fleetstream.v1.DatabaseInstance
+	1,  // 4: fleetstream.v1.DatabaseInstanceRegistered.instance:type_name -> fleetstream.v1.DatabaseInstance
+	5,  // [5:5] is the sub-list for method output_type
+	5,  // [5:5] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_fleetstream_v1_database_proto_init() }
@@ -375,7 +1247,7 @@ func file_fleetstream_v1_database_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetstream_v1_database_proto_rawDesc), len(file_fleetstream_v1_database_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -49,6 +49,51 @@ type Event struct {
 	//	*Event_HeartbeatFailed
 	//	*Event_HostDeregistered
 	//	*Event_HostRestored
+	//	*Event_ProviderUpdated
+	//	*Event_SlesSubscriptionsUpdated
+	//	*Event_SaptuneStatusUpdated
+	//	*Event_HostChecksHealthChanged
+	//	*Event_HostHealthChanged
+	//	*Event_ClusterRegistered
+	//	*Event_ClusterDetailsChanged
+	//	*Event_ClusterHealthChanged
+	//	*Event_HostAddedToCluster
+	//	*Event_HostRemovedFromCluster
+	//	*Event_ClusterHostStatusChanged
+	//	*Event_ClusterHostStaleChanged
+	//	*Event_ClusterChecksHealthChanged
+	//	*Event_ClusterDeregistered
+	//	*Event_ClusterTombstoned
+	//	*Event_ClusterRestored
+	//	*Event_SapSystemRegistered
+	//	*Event_ApplicationInstanceRegistered
+	//	*Event_ApplicationInstanceMoved
+	//	*Event_ApplicationInstanceHealthChanged
+	//	*Event_ApplicationInstanceMarkedAbsent
+	//	*Event_ApplicationInstanceDeregistered
+	//	*Event_ApplicationInstanceStaleChanged
+	//	*Event_SapSystemHealthChanged
+	//	*Event_SapSystemDatabaseChanged
+	//	*Event_SapSystemDeregistered
+	//	*Event_SapSystemTombstoned
+	//	*Event_SapSystemRestored
+	//	*Event_DatabaseRegistered
+	//	*Event_DatabaseInstanceRegistered
+	//	*Event_DatabaseInstanceHealthChanged
+	//	*Event_DatabaseInstanceSystemReplicationChanged
+	//	*Event_DatabaseHealthChanged
+	//	*Event_DatabaseTenantsChanged
+	//	*Event_DatabaseInstanceMarkedAbsent
+	//	*Event_DatabaseInstanceDeregistered
+	//	*Event_DatabaseInstanceStaleChanged
+	//	*Event_DatabaseDeregistered
+	//	*Event_DatabaseTombstoned
+	//	*Event_DatabaseRestored
+	//	*Event_ChecksSelected
+	//	*Event_CheckValueOverridden
+	//	*Event_CheckResultChanged
+	//	*Event_ExecutionRequested
+	//	*Event_ExecutionCompleted
 	//	*Event_ResourceDiscovered
 	//	*Event_ResourceChanged
 	//	*Event_ResourceDeleted
@@ -211,6 +256,411 @@ func (x *Event) GetHostRestored() *HostRestored {
 	return nil
 }
 
+func (x *Event) GetProviderUpdated() *ProviderUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ProviderUpdated); ok {
+			return x.ProviderUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetSlesSubscriptionsUpdated() *SlesSubscriptionsUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_SlesSubscriptionsUpdated); ok {
+			return x.SlesSubscriptionsUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetSaptuneStatusUpdated() *SaptuneStatusUpdated {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_SaptuneStatusUpdated); ok {
+			return x.SaptuneStatusUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetHostChecksHealthChanged() *HostChecksHealthChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_HostChecksHealthChanged); ok {
+			return x.HostChecksHealthChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetHostHealthChanged() *HostHealthChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_HostHealthChanged); ok {
+			return x.HostHealthChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetClusterRegistered() *ClusterRegistered {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ClusterRegistered); ok {
+			return x.ClusterRegistered
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetClusterDetailsChanged() *ClusterDetailsChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ClusterDetailsChanged); ok {
+			return x.ClusterDetailsChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetClusterHealthChanged() *ClusterHealthChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ClusterHealthChanged); ok {
+			return x.ClusterHealthChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetHostAddedToCluster() *HostAddedToCluster {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_HostAddedToCluster); ok {
+			return x.HostAddedToCluster
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetHostRemovedFromCluster() *HostRemovedFromCluster {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_HostRemovedFromCluster); ok {
+			return x.HostRemovedFromCluster
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetClusterHostStatusChanged() *ClusterHostStatusChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ClusterHostStatusChanged); ok {
+			return x.ClusterHostStatusChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetClusterHostStaleChanged() *ClusterHostStaleChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ClusterHostStaleChanged); ok {
+			return x.ClusterHostStaleChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetClusterChecksHealthChanged() *ClusterChecksHealthChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ClusterChecksHealthChanged); ok {
+			return x.ClusterChecksHealthChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetClusterDeregistered() *ClusterDeregistered {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ClusterDeregistered); ok {
+			return x.ClusterDeregistered
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetClusterTombstoned() *ClusterTombstoned {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ClusterTombstoned); ok {
+			return x.ClusterTombstoned
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetClusterRestored() *ClusterRestored {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ClusterRestored); ok {
+			return x.ClusterRestored
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetSapSystemRegistered() *SapSystemRegistered {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_SapSystemRegistered); ok {
+			return x.SapSystemRegistered
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetApplicationInstanceRegistered() *ApplicationInstanceRegistered {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ApplicationInstanceRegistered); ok {
+			return x.ApplicationInstanceRegistered
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetApplicationInstanceMoved() *ApplicationInstanceMoved {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ApplicationInstanceMoved); ok {
+			return x.ApplicationInstanceMoved
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetApplicationInstanceHealthChanged() *ApplicationInstanceHealthChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ApplicationInstanceHealthChanged); ok {
+			return x.ApplicationInstanceHealthChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetApplicationInstanceMarkedAbsent() *ApplicationInstanceMarkedAbsent {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ApplicationInstanceMarkedAbsent); ok {
+			return x.ApplicationInstanceMarkedAbsent
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetApplicationInstanceDeregistered() *ApplicationInstanceDeregistered {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ApplicationInstanceDeregistered); ok {
+			return x.ApplicationInstanceDeregistered
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetApplicationInstanceStaleChanged() *ApplicationInstanceStaleChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ApplicationInstanceStaleChanged); ok {
+			return x.ApplicationInstanceStaleChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetSapSystemHealthChanged() *SapSystemHealthChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_SapSystemHealthChanged); ok {
+			return x.SapSystemHealthChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetSapSystemDatabaseChanged() *SapSystemDatabaseChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_SapSystemDatabaseChanged); ok {
+			return x.SapSystemDatabaseChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetSapSystemDeregistered() *SapSystemDeregistered {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_SapSystemDeregistered); ok {
+			return x.SapSystemDeregistered
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetSapSystemTombstoned() *SapSystemTombstoned {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_SapSystemTombstoned); ok {
+			return x.SapSystemTombstoned
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetSapSystemRestored() *SapSystemRestored {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_SapSystemRestored); ok {
+			return x.SapSystemRestored
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetDatabaseRegistered() *DatabaseRegistered {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_DatabaseRegistered); ok {
+			return x.DatabaseRegistered
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetDatabaseInstanceRegistered() *DatabaseInstanceRegistered {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_DatabaseInstanceRegistered); ok {
+			return x.DatabaseInstanceRegistered
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetDatabaseInstanceHealthChanged() *DatabaseInstanceHealthChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_DatabaseInstanceHealthChanged); ok {
+			return x.DatabaseInstanceHealthChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetDatabaseInstanceSystemReplicationChanged() *DatabaseInstanceSystemReplicationChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_DatabaseInstanceSystemReplicationChanged); ok {
+			return x.DatabaseInstanceSystemReplicationChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetDatabaseHealthChanged() *DatabaseHealthChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_DatabaseHealthChanged); ok {
+			return x.DatabaseHealthChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetDatabaseTenantsChanged() *DatabaseTenantsChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_DatabaseTenantsChanged); ok {
+			return x.DatabaseTenantsChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetDatabaseInstanceMarkedAbsent() *DatabaseInstanceMarkedAbsent {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_DatabaseInstanceMarkedAbsent); ok {
+			return x.DatabaseInstanceMarkedAbsent
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetDatabaseInstanceDeregistered() *DatabaseInstanceDeregistered {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_DatabaseInstanceDeregistered); ok {
+			return x.DatabaseInstanceDeregistered
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetDatabaseInstanceStaleChanged() *DatabaseInstanceStaleChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_DatabaseInstanceStaleChanged); ok {
+			return x.DatabaseInstanceStaleChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetDatabaseDeregistered() *DatabaseDeregistered {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_DatabaseDeregistered); ok {
+			return x.DatabaseDeregistered
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetDatabaseTombstoned() *DatabaseTombstoned {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_DatabaseTombstoned); ok {
+			return x.DatabaseTombstoned
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetDatabaseRestored() *DatabaseRestored {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_DatabaseRestored); ok {
+			return x.DatabaseRestored
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetChecksSelected() *ChecksSelected {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ChecksSelected); ok {
+			return x.ChecksSelected
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetCheckValueOverridden() *CheckValueOverridden {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_CheckValueOverridden); ok {
+			return x.CheckValueOverridden
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetCheckResultChanged() *CheckResultChanged {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_CheckResultChanged); ok {
+			return x.CheckResultChanged
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetExecutionRequested() *ExecutionRequested {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ExecutionRequested); ok {
+			return x.ExecutionRequested
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetExecutionCompleted() *ExecutionCompleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_ExecutionCompleted); ok {
+			return x.ExecutionCompleted
+		}
+	}
+	return nil
+}
+
 func (x *Event) GetResourceDiscovered() *ResourceDiscovered {
 	if x != nil {
 		if x, ok := x.Payload.(*Event_ResourceDiscovered); ok {
@@ -295,6 +745,186 @@ type Event_HostRestored struct {
 	HostRestored *HostRestored `protobuf:"bytes,26,opt,name=host_restored,json=hostRestored,proto3,oneof"`
 }
 
+type Event_ProviderUpdated struct {
+	ProviderUpdated *ProviderUpdated `protobuf:"bytes,27,opt,name=provider_updated,json=providerUpdated,proto3,oneof"`
+}
+
+type Event_SlesSubscriptionsUpdated struct {
+	SlesSubscriptionsUpdated *SlesSubscriptionsUpdated `protobuf:"bytes,28,opt,name=sles_subscriptions_updated,json=slesSubscriptionsUpdated,proto3,oneof"`
+}
+
+type Event_SaptuneStatusUpdated struct {
+	SaptuneStatusUpdated *SaptuneStatusUpdated `protobuf:"bytes,29,opt,name=saptune_status_updated,json=saptuneStatusUpdated,proto3,oneof"`
+}
+
+type Event_HostChecksHealthChanged struct {
+	HostChecksHealthChanged *HostChecksHealthChanged `protobuf:"bytes,30,opt,name=host_checks_health_changed,json=hostChecksHealthChanged,proto3,oneof"`
+}
+
+type Event_HostHealthChanged struct {
+	HostHealthChanged *HostHealthChanged `protobuf:"bytes,31,opt,name=host_health_changed,json=hostHealthChanged,proto3,oneof"`
+}
+
+type Event_ClusterRegistered struct {
+	ClusterRegistered *ClusterRegistered `protobuf:"bytes,40,opt,name=cluster_registered,json=clusterRegistered,proto3,oneof"`
+}
+
+type Event_ClusterDetailsChanged struct {
+	ClusterDetailsChanged *ClusterDetailsChanged `protobuf:"bytes,41,opt,name=cluster_details_changed,json=clusterDetailsChanged,proto3,oneof"`
+}
+
+type Event_ClusterHealthChanged struct {
+	ClusterHealthChanged *ClusterHealthChanged `protobuf:"bytes,42,opt,name=cluster_health_changed,json=clusterHealthChanged,proto3,oneof"`
+}
+
+type Event_HostAddedToCluster struct {
+	HostAddedToCluster *HostAddedToCluster `protobuf:"bytes,43,opt,name=host_added_to_cluster,json=hostAddedToCluster,proto3,oneof"`
+}
+
+type Event_HostRemovedFromCluster struct {
+	HostRemovedFromCluster *HostRemovedFromCluster `protobuf:"bytes,44,opt,name=host_removed_from_cluster,json=hostRemovedFromCluster,proto3,oneof"`
+}
+
+type Event_ClusterHostStatusChanged struct {
+	ClusterHostStatusChanged *ClusterHostStatusChanged `protobuf:"bytes,45,opt,name=cluster_host_status_changed,json=clusterHostStatusChanged,proto3,oneof"`
+}
+
+type Event_ClusterHostStaleChanged struct {
+	ClusterHostStaleChanged *ClusterHostStaleChanged `protobuf:"bytes,46,opt,name=cluster_host_stale_changed,json=clusterHostStaleChanged,proto3,oneof"`
+}
+
+type Event_ClusterChecksHealthChanged struct {
+	ClusterChecksHealthChanged *ClusterChecksHealthChanged `protobuf:"bytes,47,opt,name=cluster_checks_health_changed,json=clusterChecksHealthChanged,proto3,oneof"`
+}
+
+type Event_ClusterDeregistered struct {
+	ClusterDeregistered *ClusterDeregistered `protobuf:"bytes,48,opt,name=cluster_deregistered,json=clusterDeregistered,proto3,oneof"`
+}
+
+type Event_ClusterTombstoned struct {
+	ClusterTombstoned *ClusterTombstoned `protobuf:"bytes,49,opt,name=cluster_tombstoned,json=clusterTombstoned,proto3,oneof"`
+}
+
+type Event_ClusterRestored struct {
+	ClusterRestored *ClusterRestored `protobuf:"bytes,50,opt,name=cluster_restored,json=clusterRestored,proto3,oneof"`
+}
+
+type Event_SapSystemRegistered struct {
+	SapSystemRegistered *SapSystemRegistered `protobuf:"bytes,60,opt,name=sap_system_registered,json=sapSystemRegistered,proto3,oneof"`
+}
+
+type Event_ApplicationInstanceRegistered struct {
+	ApplicationInstanceRegistered *ApplicationInstanceRegistered `protobuf:"bytes,61,opt,name=application_instance_registered,json=applicationInstanceRegistered,proto3,oneof"`
+}
+
+type Event_ApplicationInstanceMoved struct {
+	ApplicationInstanceMoved *ApplicationInstanceMoved `protobuf:"bytes,62,opt,name=application_instance_moved,json=applicationInstanceMoved,proto3,oneof"`
+}
+
+type Event_ApplicationInstanceHealthChanged struct {
+	ApplicationInstanceHealthChanged *ApplicationInstanceHealthChanged `protobuf:"bytes,63,opt,name=application_instance_health_changed,json=applicationInstanceHealthChanged,proto3,oneof"`
+}
+
+type Event_ApplicationInstanceMarkedAbsent struct {
+	ApplicationInstanceMarkedAbsent *ApplicationInstanceMarkedAbsent `protobuf:"bytes,64,opt,name=application_instance_marked_absent,json=applicationInstanceMarkedAbsent,proto3,oneof"`
+}
+
+type Event_ApplicationInstanceDeregistered struct {
+	ApplicationInstanceDeregistered *ApplicationInstanceDeregistered `protobuf:"bytes,65,opt,name=application_instance_deregistered,json=applicationInstanceDeregistered,proto3,oneof"`
+}
+
+type Event_ApplicationInstanceStaleChanged struct {
+	ApplicationInstanceStaleChanged *ApplicationInstanceStaleChanged `protobuf:"bytes,66,opt,name=application_instance_stale_changed,json=applicationInstanceStaleChanged,proto3,oneof"`
+}
+
+type Event_SapSystemHealthChanged struct {
+	SapSystemHealthChanged *SapSystemHealthChanged `protobuf:"bytes,67,opt,name=sap_system_health_changed,json=sapSystemHealthChanged,proto3,oneof"`
+}
+
+type Event_SapSystemDatabaseChanged struct {
+	SapSystemDatabaseChanged *SapSystemDatabaseChanged `protobuf:"bytes,68,opt,name=sap_system_database_changed,json=sapSystemDatabaseChanged,proto3,oneof"`
+}
+
+type Event_SapSystemDeregistered struct {
+	SapSystemDeregistered *SapSystemDeregistered `protobuf:"bytes,69,opt,name=sap_system_deregistered,json=sapSystemDeregistered,proto3,oneof"`
+}
+
+type Event_SapSystemTombstoned struct {
+	SapSystemTombstoned *SapSystemTombstoned `protobuf:"bytes,70,opt,name=sap_system_tombstoned,json=sapSystemTombstoned,proto3,oneof"`
+}
+
+type Event_SapSystemRestored struct {
+	SapSystemRestored *SapSystemRestored `protobuf:"bytes,71,opt,name=sap_system_restored,json=sapSystemRestored,proto3,oneof"`
+}
+
+type Event_DatabaseRegistered struct {
+	DatabaseRegistered *DatabaseRegistered `protobuf:"bytes,80,opt,name=database_registered,json=databaseRegistered,proto3,oneof"`
+}
+
+type Event_DatabaseInstanceRegistered struct {
+	DatabaseInstanceRegistered *DatabaseInstanceRegistered `protobuf:"bytes,81,opt,name=database_instance_registered,json=databaseInstanceRegistered,proto3,oneof"`
+}
+
+type Event_DatabaseInstanceHealthChanged struct {
+	DatabaseInstanceHealthChanged *DatabaseInstanceHealthChanged `protobuf:"bytes,82,opt,name=database_instance_health_changed,json=databaseInstanceHealthChanged,proto3,oneof"`
+}
+
+type Event_DatabaseInstanceSystemReplicationChanged struct {
+	DatabaseInstanceSystemReplicationChanged *DatabaseInstanceSystemReplicationChanged `protobuf:"bytes,83,opt,name=database_instance_system_replication_changed,json=databaseInstanceSystemReplicationChanged,proto3,oneof"`
+}
+
+type Event_DatabaseHealthChanged struct {
+	DatabaseHealthChanged *DatabaseHealthChanged `protobuf:"bytes,84,opt,name=database_health_changed,json=databaseHealthChanged,proto3,oneof"`
+}
+
+type Event_DatabaseTenantsChanged struct {
+	DatabaseTenantsChanged *DatabaseTenantsChanged `protobuf:"bytes,85,opt,name=database_tenants_changed,json=databaseTenantsChanged,proto3,oneof"`
+}
+
+type Event_DatabaseInstanceMarkedAbsent struct {
+	DatabaseInstanceMarkedAbsent *DatabaseInstanceMarkedAbsent `protobuf:"bytes,86,opt,name=database_instance_marked_absent,json=databaseInstanceMarkedAbsent,proto3,oneof"`
+}
+
+type Event_DatabaseInstanceDeregistered struct {
+	DatabaseInstanceDeregistered *DatabaseInstanceDeregistered `protobuf:"bytes,87,opt,name=database_instance_deregistered,json=databaseInstanceDeregistered,proto3,oneof"`
+}
+
+type Event_DatabaseInstanceStaleChanged struct {
+	DatabaseInstanceStaleChanged *DatabaseInstanceStaleChanged `protobuf:"bytes,88,opt,name=database_instance_stale_changed,json=databaseInstanceStaleChanged,proto3,oneof"`
+}
+
+type Event_DatabaseDeregistered struct {
+	DatabaseDeregistered *DatabaseDeregistered `protobuf:"bytes,89,opt,name=database_deregistered,json=databaseDeregistered,proto3,oneof"`
+}
+
+type Event_DatabaseTombstoned struct {
+	DatabaseTombstoned *DatabaseTombstoned `protobuf:"bytes,90,opt,name=database_tombstoned,json=databaseTombstoned,proto3,oneof"`
+}
+
+type Event_DatabaseRestored struct {
+	DatabaseRestored *DatabaseRestored `protobuf:"bytes,91,opt,name=database_restored,json=databaseRestored,proto3,oneof"`
+}
+
+type Event_ChecksSelected struct {
+	ChecksSelected *ChecksSelected `protobuf:"bytes,100,opt,name=checks_selected,json=checksSelected,proto3,oneof"`
+}
+
+type Event_CheckValueOverridden struct {
+	CheckValueOverridden *CheckValueOverridden `protobuf:"bytes,101,opt,name=check_value_overridden,json=checkValueOverridden,proto3,oneof"`
+}
+
+type Event_CheckResultChanged struct {
+	CheckResultChanged *CheckResultChanged `protobuf:"bytes,102,opt,name=check_result_changed,json=checkResultChanged,proto3,oneof"`
+}
+
+type Event_ExecutionRequested struct {
+	ExecutionRequested *ExecutionRequested `protobuf:"bytes,103,opt,name=execution_requested,json=executionRequested,proto3,oneof"`
+}
+
+type Event_ExecutionCompleted struct {
+	ExecutionCompleted *ExecutionCompleted `protobuf:"bytes,104,opt,name=execution_completed,json=executionCompleted,proto3,oneof"`
+}
+
 type Event_ResourceDiscovered struct {
 	ResourceDiscovered *ResourceDiscovered `protobuf:"bytes,120,opt,name=resource_discovered,json=resourceDiscovered,proto3,oneof"`
 }
@@ -329,6 +959,96 @@ func (*Event_HostDeregistered) isEvent_Payload() {}
 
 func (*Event_HostRestored) isEvent_Payload() {}
 
+func (*Event_ProviderUpdated) isEvent_Payload() {}
+
+func (*Event_SlesSubscriptionsUpdated) isEvent_Payload() {}
+
+func (*Event_SaptuneStatusUpdated) isEvent_Payload() {}
+
+func (*Event_HostChecksHealthChanged) isEvent_Payload() {}
+
+func (*Event_HostHealthChanged) isEvent_Payload() {}
+
+func (*Event_ClusterRegistered) isEvent_Payload() {}
+
+func (*Event_ClusterDetailsChanged) isEvent_Payload() {}
+
+func (*Event_ClusterHealthChanged) isEvent_Payload() {}
+
+func (*Event_HostAddedToCluster) isEvent_Payload() {}
+
+func (*Event_HostRemovedFromCluster) isEvent_Payload() {}
+
+func (*Event_ClusterHostStatusChanged) isEvent_Payload() {}
+
+func (*Event_ClusterHostStaleChanged) isEvent_Payload() {}
+
+func (*Event_ClusterChecksHealthChanged) isEvent_Payload() {}
+
+func (*Event_ClusterDeregistered) isEvent_Payload() {}
+
+func (*Event_ClusterTombstoned) isEvent_Payload() {}
+
+func (*Event_ClusterRestored) isEvent_Payload() {}
+
+func (*Event_SapSystemRegistered) isEvent_Payload() {}
+
+func (*Event_ApplicationInstanceRegistered) isEvent_Payload() {}
+
+func (*Event_ApplicationInstanceMoved) isEvent_Payload() {}
+
+func (*Event_ApplicationInstanceHealthChanged) isEvent_Payload() {}
+
+func (*Event_ApplicationInstanceMarkedAbsent) isEvent_Payload() {}
+
+func (*Event_ApplicationInstanceDeregistered) isEvent_Payload() {}
+
+func (*Event_ApplicationInstanceStaleChanged) isEvent_Payload() {}
+
+func (*Event_SapSystemHealthChanged) isEvent_Payload() {}
+
+func (*Event_SapSystemDatabaseChanged) isEvent_Payload() {}
+
+func (*Event_SapSystemDeregistered) isEvent_Payload() {}
+
+func (*Event_SapSystemTombstoned) isEvent_Payload() {}
+
+func (*Event_SapSystemRestored) isEvent_Payload() {}
+
+func (*Event_DatabaseRegistered) isEvent_Payload() {}
+
+func (*Event_DatabaseInstanceRegistered) isEvent_Payload() {}
+
+func (*Event_DatabaseInstanceHealthChanged) isEvent_Payload() {}
+
+func (*Event_DatabaseInstanceSystemReplicationChanged) isEvent_Payload() {}
+
+func (*Event_DatabaseHealthChanged) isEvent_Payload() {}
+
+func (*Event_DatabaseTenantsChanged) isEvent_Payload() {}
+
+func (*Event_DatabaseInstanceMarkedAbsent) isEvent_Payload() {}
+
+func (*Event_DatabaseInstanceDeregistered) isEvent_Payload() {}
+
+func (*Event_DatabaseInstanceStaleChanged) isEvent_Payload() {}
+
+func (*Event_DatabaseDeregistered) isEvent_Payload() {}
+
+func (*Event_DatabaseTombstoned) isEvent_Payload() {}
+
+func (*Event_DatabaseRestored) isEvent_Payload() {}
+
+func (*Event_ChecksSelected) isEvent_Payload() {}
+
+func (*Event_CheckValueOverridden) isEvent_Payload() {}
+
+func (*Event_CheckResultChanged) isEvent_Payload() {}
+
+func (*Event_ExecutionRequested) isEvent_Payload() {}
+
+func (*Event_ExecutionCompleted) isEvent_Payload() {}
+
 func (*Event_ResourceDiscovered) isEvent_Payload() {}
 
 func (*Event_ResourceChanged) isEvent_Payload() {}
@@ -350,6 +1070,8 @@ type AggregateState struct {
 	//	*AggregateState_Cluster
 	//	*AggregateState_SapSystem
 	//	*AggregateState_Database
+	//	*AggregateState_Checks
+	//	*AggregateState_CheckExecutions
 	//	*AggregateState_CloudResource
 	//	*AggregateState_Link
 	State         isAggregateState_State `protobuf_oneof:"state"`
@@ -430,6 +1152,24 @@ func (x *AggregateState) GetDatabase() *Database {
 	return nil
 }
 
+func (x *AggregateState) GetChecks() *ChecksStatus {
+	if x != nil {
+		if x, ok := x.State.(*AggregateState_Checks); ok {
+			return x.Checks
+		}
+	}
+	return nil
+}
+
+func (x *AggregateState) GetCheckExecutions() *ExecutionGroup {
+	if x != nil {
+		if x, ok := x.State.(*AggregateState_CheckExecutions); ok {
+			return x.CheckExecutions
+		}
+	}
+	return nil
+}
+
 func (x *AggregateState) GetCloudResource() *CloudResource {
 	if x != nil {
 		if x, ok := x.State.(*AggregateState_CloudResource); ok {
@@ -468,6 +1208,14 @@ type AggregateState_Database struct {
 	Database *Database `protobuf:"bytes,4,opt,name=database,proto3,oneof"`
 }
 
+type AggregateState_Checks struct {
+	Checks *ChecksStatus `protobuf:"bytes,10,opt,name=checks,proto3,oneof"`
+}
+
+type AggregateState_CheckExecutions struct {
+	CheckExecutions *ExecutionGroup `protobuf:"bytes,11,opt,name=check_executions,json=checkExecutions,proto3,oneof"`
+}
+
 type AggregateState_CloudResource struct {
 	CloudResource *CloudResource `protobuf:"bytes,20,opt,name=cloud_resource,json=cloudResource,proto3,oneof"`
 }
@@ -483,6 +1231,10 @@ func (*AggregateState_Cluster) isAggregateState_State() {}
 func (*AggregateState_SapSystem) isAggregateState_State() {}
 
 func (*AggregateState_Database) isAggregateState_State() {}
+
+func (*AggregateState_Checks) isAggregateState_State() {}
+
+func (*AggregateState_CheckExecutions) isAggregateState_State() {}
 
 func (*AggregateState_CloudResource) isAggregateState_State() {}
 
@@ -545,7 +1297,7 @@ var File_fleetstream_v1_event_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x1afleetstream/v1/event.proto\x12\x0efleetstream.v1\x1a\x1afleetstream/v1/cloud.proto\x1a\x1cfleetstream/v1/cluster.proto\x1a\x1dfleetstream/v1/database.proto\x1a\x19fleetstream/v1/host.proto\x1a\x1ffleetstream/v1/sap_system.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\t\n" +
+	"\x1afleetstream/v1/event.proto\x12\x0efleetstream.v1\x1a\x1bfleetstream/v1/checks.proto\x1a\x1afleetstream/v1/cloud.proto\x1a\x1cfleetstream/v1/cluster.proto\x1a\x1dfleetstream/v1/database.proto\x1a\x19fleetstream/v1/host.proto\x1a\x1ffleetstream/v1/sap_system.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae-\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12%\n" +
 	"\x0eaggregate_type\x18\x02 \x01(\tR\raggregateType\x12!\n" +
@@ -562,20 +1314,68 @@ const file_fleetstream_v1_event_proto_rawDesc = "" +
 	"\x13heartbeat_succeeded\x18\x17 \x01(\v2\".fleetstream.v1.HeartbeatSucceededH\x00R\x12heartbeatSucceeded\x12L\n" +
 	"\x10heartbeat_failed\x18\x18 \x01(\v2\x1f.fleetstream.v1.HeartbeatFailedH\x00R\x0fheartbeatFailed\x12O\n" +
 	"\x11host_deregistered\x18\x19 \x01(\v2 .fleetstream.v1.HostDeregisteredH\x00R\x10hostDeregistered\x12C\n" +
-	"\rhost_restored\x18\x1a \x01(\v2\x1c.fleetstream.v1.HostRestoredH\x00R\fhostRestored\x12U\n" +
+	"\rhost_restored\x18\x1a \x01(\v2\x1c.fleetstream.v1.HostRestoredH\x00R\fhostRestored\x12L\n" +
+	"\x10provider_updated\x18\x1b \x01(\v2\x1f.fleetstream.v1.ProviderUpdatedH\x00R\x0fproviderUpdated\x12h\n" +
+	"\x1asles_subscriptions_updated\x18\x1c \x01(\v2(.fleetstream.v1.SlesSubscriptionsUpdatedH\x00R\x18slesSubscriptionsUpdated\x12\\\n" +
+	"\x16saptune_status_updated\x18\x1d \x01(\v2$.fleetstream.v1.SaptuneStatusUpdatedH\x00R\x14saptuneStatusUpdated\x12f\n" +
+	"\x1ahost_checks_health_changed\x18\x1e \x01(\v2'.fleetstream.v1.HostChecksHealthChangedH\x00R\x17hostChecksHealthChanged\x12S\n" +
+	"\x13host_health_changed\x18\x1f \x01(\v2!.fleetstream.v1.HostHealthChangedH\x00R\x11hostHealthChanged\x12R\n" +
+	"\x12cluster_registered\x18( \x01(\v2!.fleetstream.v1.ClusterRegisteredH\x00R\x11clusterRegistered\x12_\n" +
+	"\x17cluster_details_changed\x18) \x01(\v2%.fleetstream.v1.ClusterDetailsChangedH\x00R\x15clusterDetailsChanged\x12\\\n" +
+	"\x16cluster_health_changed\x18* \x01(\v2$.fleetstream.v1.ClusterHealthChangedH\x00R\x14clusterHealthChanged\x12W\n" +
+	"\x15host_added_to_cluster\x18+ \x01(\v2\".fleetstream.v1.HostAddedToClusterH\x00R\x12hostAddedToCluster\x12c\n" +
+	"\x19host_removed_from_cluster\x18, \x01(\v2&.fleetstream.v1.HostRemovedFromClusterH\x00R\x16hostRemovedFromCluster\x12i\n" +
+	"\x1bcluster_host_status_changed\x18- \x01(\v2(.fleetstream.v1.ClusterHostStatusChangedH\x00R\x18clusterHostStatusChanged\x12f\n" +
+	"\x1acluster_host_stale_changed\x18. \x01(\v2'.fleetstream.v1.ClusterHostStaleChangedH\x00R\x17clusterHostStaleChanged\x12o\n" +
+	"\x1dcluster_checks_health_changed\x18/ \x01(\v2*.fleetstream.v1.ClusterChecksHealthChangedH\x00R\x1aclusterChecksHealthChanged\x12X\n" +
+	"\x14cluster_deregistered\x180 \x01(\v2#.fleetstream.v1.ClusterDeregisteredH\x00R\x13clusterDeregistered\x12R\n" +
+	"\x12cluster_tombstoned\x181 \x01(\v2!.fleetstream.v1.ClusterTombstonedH\x00R\x11clusterTombstoned\x12L\n" +
+	"\x10cluster_restored\x182 \x01(\v2\x1f.fleetstream.v1.ClusterRestoredH\x00R\x0fclusterRestored\x12Y\n" +
+	"\x15sap_system_registered\x18< \x01(\v2#.fleetstream.v1.SapSystemRegisteredH\x00R\x13sapSystemRegistered\x12w\n" +
+	"\x1fapplication_instance_registered\x18= \x01(\v2-.fleetstream.v1.ApplicationInstanceRegisteredH\x00R\x1dapplicationInstanceRegistered\x12h\n" +
+	"\x1aapplication_instance_moved\x18> \x01(\v2(.fleetstream.v1.ApplicationInstanceMovedH\x00R\x18applicationInstanceMoved\x12\x81\x01\n" +
+	"#application_instance_health_changed\x18? \x01(\v20.fleetstream.v1.ApplicationInstanceHealthChangedH\x00R applicationInstanceHealthChanged\x12~\n" +
+	"\"application_instance_marked_absent\x18@ \x01(\v2/.fleetstream.v1.ApplicationInstanceMarkedAbsentH\x00R\x1fapplicationInstanceMarkedAbsent\x12}\n" +
+	"!application_instance_deregistered\x18A \x01(\v2/.fleetstream.v1.ApplicationInstanceDeregisteredH\x00R\x1fapplicationInstanceDeregistered\x12~\n" +
+	"\"application_instance_stale_changed\x18B \x01(\v2/.fleetstream.v1.ApplicationInstanceStaleChangedH\x00R\x1fapplicationInstanceStaleChanged\x12c\n" +
+	"\x19sap_system_health_changed\x18C \x01(\v2&.fleetstream.v1.SapSystemHealthChangedH\x00R\x16sapSystemHealthChanged\x12i\n" +
+	"\x1bsap_system_database_changed\x18D \x01(\v2(.fleetstream.v1.SapSystemDatabaseChangedH\x00R\x18sapSystemDatabaseChanged\x12_\n" +
+	"\x17sap_system_deregistered\x18E \x01(\v2%.fleetstream.v1.SapSystemDeregisteredH\x00R\x15sapSystemDeregistered\x12Y\n" +
+	"\x15sap_system_tombstoned\x18F \x01(\v2#.fleetstream.v1.SapSystemTombstonedH\x00R\x13sapSystemTombstoned\x12S\n" +
+	"\x13sap_system_restored\x18G \x01(\v2!.fleetstream.v1.SapSystemRestoredH\x00R\x11sapSystemRestored\x12U\n" +
+	"\x13database_registered\x18P \x01(\v2\".fleetstream.v1.DatabaseRegisteredH\x00R\x12databaseRegistered\x12n\n" +
+	"\x1cdatabase_instance_registered\x18Q \x01(\v2*.fleetstream.v1.DatabaseInstanceRegisteredH\x00R\x1adatabaseInstanceRegistered\x12x\n" +
+	" database_instance_health_changed\x18R \x01(\v2-.fleetstream.v1.DatabaseInstanceHealthChangedH\x00R\x1ddatabaseInstanceHealthChanged\x12\x9a\x01\n" +
+	",database_instance_system_replication_changed\x18S \x01(\v28.fleetstream.v1.DatabaseInstanceSystemReplicationChangedH\x00R(databaseInstanceSystemReplicationChanged\x12_\n" +
+	"\x17database_health_changed\x18T \x01(\v2%.fleetstream.v1.DatabaseHealthChangedH\x00R\x15databaseHealthChanged\x12b\n" +
+	"\x18database_tenants_changed\x18U \x01(\v2&.fleetstream.v1.DatabaseTenantsChangedH\x00R\x16databaseTenantsChanged\x12u\n" +
+	"\x1fdatabase_instance_marked_absent\x18V \x01(\v2,.fleetstream.v1.DatabaseInstanceMarkedAbsentH\x00R\x1cdatabaseInstanceMarkedAbsent\x12t\n" +
+	"\x1edatabase_instance_deregistered\x18W \x01(\v2,.fleetstream.v1.DatabaseInstanceDeregisteredH\x00R\x1cdatabaseInstanceDeregistered\x12u\n" +
+	"\x1fdatabase_instance_stale_changed\x18X \x01(\v2,.fleetstream.v1.DatabaseInstanceStaleChangedH\x00R\x1cdatabaseInstanceStaleChanged\x12[\n" +
+	"\x15database_deregistered\x18Y \x01(\v2$.fleetstream.v1.DatabaseDeregisteredH\x00R\x14databaseDeregistered\x12U\n" +
+	"\x13database_tombstoned\x18Z \x01(\v2\".fleetstream.v1.DatabaseTombstonedH\x00R\x12databaseTombstoned\x12O\n" +
+	"\x11database_restored\x18[ \x01(\v2 .fleetstream.v1.DatabaseRestoredH\x00R\x10databaseRestored\x12I\n" +
+	"\x0fchecks_selected\x18d \x01(\v2\x1e.fleetstream.v1.ChecksSelectedH\x00R\x0echecksSelected\x12\\\n" +
+	"\x16check_value_overridden\x18e \x01(\v2$.fleetstream.v1.CheckValueOverriddenH\x00R\x14checkValueOverridden\x12V\n" +
+	"\x14check_result_changed\x18f \x01(\v2\".fleetstream.v1.CheckResultChangedH\x00R\x12checkResultChanged\x12U\n" +
+	"\x13execution_requested\x18g \x01(\v2\".fleetstream.v1.ExecutionRequestedH\x00R\x12executionRequested\x12U\n" +
+	"\x13execution_completed\x18h \x01(\v2\".fleetstream.v1.ExecutionCompletedH\x00R\x12executionCompleted\x12U\n" +
 	"\x13resource_discovered\x18x \x01(\v2\".fleetstream.v1.ResourceDiscoveredH\x00R\x12resourceDiscovered\x12L\n" +
 	"\x10resource_changed\x18y \x01(\v2\x1f.fleetstream.v1.ResourceChangedH\x00R\x0fresourceChanged\x12L\n" +
 	"\x10resource_deleted\x18z \x01(\v2\x1f.fleetstream.v1.ResourceDeletedH\x00R\x0fresourceDeleted\x12C\n" +
 	"\rentity_linked\x18{ \x01(\v2\x1c.fleetstream.v1.EntityLinkedH\x00R\fentityLinked\x12I\n" +
 	"\x0fentity_unlinked\x18| \x01(\v2\x1e.fleetstream.v1.EntityUnlinkedH\x00R\x0eentityUnlinked\x124\n" +
 	"\x05state\x18\x0f \x01(\v2\x1e.fleetstream.v1.AggregateStateR\x05stateB\t\n" +
-	"\apayload\"\xe2\x02\n" +
+	"\apayload\"\xe7\x03\n" +
 	"\x0eAggregateState\x12*\n" +
 	"\x04host\x18\x01 \x01(\v2\x14.fleetstream.v1.HostH\x00R\x04host\x123\n" +
 	"\acluster\x18\x02 \x01(\v2\x17.fleetstream.v1.ClusterH\x00R\acluster\x12:\n" +
 	"\n" +
 	"sap_system\x18\x03 \x01(\v2\x19.fleetstream.v1.SapSystemH\x00R\tsapSystem\x126\n" +
-	"\bdatabase\x18\x04 \x01(\v2\x18.fleetstream.v1.DatabaseH\x00R\bdatabase\x12F\n" +
+	"\bdatabase\x18\x04 \x01(\v2\x18.fleetstream.v1.DatabaseH\x00R\bdatabase\x126\n" +
+	"\x06checks\x18\n" +
+	" \x01(\v2\x1c.fleetstream.v1.ChecksStatusH\x00R\x06checks\x12K\n" +
+	"\x10check_executions\x18\v \x01(\v2\x1e.fleetstream.v1.ExecutionGroupH\x00R\x0fcheckExecutions\x12F\n" +
 	"\x0ecloud_resource\x18\x14 \x01(\v2\x1d.fleetstream.v1.CloudResourceH\x00R\rcloudResource\x12*\n" +
 	"\x04link\x18\x15 \x01(\v2\x14.fleetstream.v1.LinkH\x00R\x04linkB\a\n" +
 	"\x05state\"C\n" +
@@ -597,27 +1397,74 @@ func file_fleetstream_v1_event_proto_rawDescGZIP() []byte {
 
 var file_fleetstream_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_fleetstream_v1_event_proto_goTypes = []any{
-	(*Event)(nil),                 // 0: fleetstream.v1.Event
-	(*AggregateState)(nil),        // 1: fleetstream.v1.AggregateState
-	(*CommandRejected)(nil),       // 2: fleetstream.v1.CommandRejected
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
-	(*HostRegistered)(nil),        // 4: fleetstream.v1.HostRegistered
-	(*HostDetailsUpdated)(nil),    // 5: fleetstream.v1.HostDetailsUpdated
-	(*HeartbeatSucceeded)(nil),    // 6: fleetstream.v1.HeartbeatSucceeded
-	(*HeartbeatFailed)(nil),       // 7: fleetstream.v1.HeartbeatFailed
-	(*HostDeregistered)(nil),      // 8: fleetstream.v1.HostDeregistered
-	(*HostRestored)(nil),          // 9: fleetstream.v1.HostRestored
-	(*ResourceDiscovered)(nil),    // 10: fleetstream.v1.ResourceDiscovered
-	(*ResourceChanged)(nil),       // 11: fleetstream.v1.ResourceChanged
-	(*ResourceDeleted)(nil),       // 12: fleetstream.v1.ResourceDeleted
-	(*EntityLinked)(nil),          // 13: fleetstream.v1.EntityLinked
-	(*EntityUnlinked)(nil),        // 14: fleetstream.v1.EntityUnlinked
-	(*Host)(nil),                  // 15: fleetstream.v1.Host
-	(*Cluster)(nil),               // 16: fleetstream.v1.Cluster
-	(*SapSystem)(nil),             // 17: fleetstream.v1.SapSystem
-	(*Database)(nil),              // 18: fleetstream.v1.Database
-	(*CloudResource)(nil),         // 19: fleetstream.v1.CloudResource
-	(*Link)(nil),                  // 20: fleetstream.v1.Link
+	(*Event)(nil),                                    // 0: fleetstream.v1.Event
+	(*AggregateState)(nil),                           // 1: fleetstream.v1.AggregateState
+	(*CommandRejected)(nil),                          // 2: fleetstream.v1.CommandRejected
+	(*timestamppb.Timestamp)(nil),                    // 3: google.protobuf.Timestamp
+	(*HostRegistered)(nil),                           // 4: fleetstream.v1.HostRegistered
+	(*HostDetailsUpdated)(nil),                       // 5: fleetstream.v1.HostDetailsUpdated
+	(*HeartbeatSucceeded)(nil),                       // 6: fleetstream.v1.HeartbeatSucceeded
+	(*HeartbeatFailed)(nil),                          // 7: fleetstream.v1.HeartbeatFailed
+	(*HostDeregistered)(nil),                         // 8: fleetstream.v1.HostDeregistered
+	(*HostRestored)(nil),                             // 9: fleetstream.v1.HostRestored
+	(*ProviderUpdated)(nil),                          // 10: fleetstream.v1.ProviderUpdated
+	(*SlesSubscriptionsUpdated)(nil),                 // 11: fleetstream.v1.SlesSubscriptionsUpdated
+	(*SaptuneStatusUpdated)(nil),                     // 12: fleetstream.v1.SaptuneStatusUpdated
+	(*HostChecksHealthChanged)(nil),                  // 13: fleetstream.v1.HostChecksHealthChanged
+	(*HostHealthChanged)(nil),                        // 14: fleetstream.v1.HostHealthChanged
+	(*ClusterRegistered)(nil),                        // 15: fleetstream.v1.ClusterRegistered
+	(*ClusterDetailsChanged)(nil),                    // 16: fleetstream.v1.ClusterDetailsChanged
+	(*ClusterHealthChanged)(nil),                     // 17: fleetstream.v1.ClusterHealthChanged
+	(*HostAddedToCluster)(nil),                       // 18: fleetstream.v1.HostAddedToCluster
+	(*HostRemovedFromCluster)(nil),                   // 19: fleetstream.v1.HostRemovedFromCluster
+	(*ClusterHostStatusChanged)(nil),                 // 20: fleetstream.v1.ClusterHostStatusChanged
+	(*ClusterHostStaleChanged)(nil),                  // 21: fleetstream.v1.ClusterHostStaleChanged
+	(*ClusterChecksHealthChanged)(nil),               // 22: fleetstream.v1.ClusterChecksHealthChanged
+	(*ClusterDeregistered)(nil),                      // 23: fleetstream.v1.ClusterDeregistered
+	(*ClusterTombstoned)(nil),                        // 24: fleetstream.v1.ClusterTombstoned
+	(*ClusterRestored)(nil),                          // 25: fleetstream.v1.ClusterRestored
+	(*SapSystemRegistered)(nil),                      // 26: fleetstream.v1.SapSystemRegistered
+	(*ApplicationInstanceRegistered)(nil),            // 27: fleetstream.v1.ApplicationInstanceRegistered
+	(*ApplicationInstanceMoved)(nil),                 // 28: fleetstream.v1.ApplicationInstanceMoved
+	(*ApplicationInstanceHealthChanged)(nil),         // 29: fleetstream.v1.ApplicationInstanceHealthChanged
+	(*ApplicationInstanceMarkedAbsent)(nil),          // 30: fleetstream.v1.ApplicationInstanceMarkedAbsent
+	(*ApplicationInstanceDeregistered)(nil),          // 31: fleetstream.v1.ApplicationInstanceDeregistered
+	(*ApplicationInstanceStaleChanged)(nil),          // 32: fleetstream.v1.ApplicationInstanceStaleChanged
+	(*SapSystemHealthChanged)(nil),                   // 33: fleetstream.v1.SapSystemHealthChanged
+	(*SapSystemDatabaseChanged)(nil),                 // 34: fleetstream.v1.SapSystemDatabaseChanged
+	(*SapSystemDeregistered)(nil),                    // 35: fleetstream.v1.SapSystemDeregistered
+	(*SapSystemTombstoned)(nil),                      // 36: fleetstream.v1.SapSystemTombstoned
+	(*SapSystemRestored)(nil),                        // 37: fleetstream.v1.SapSystemRestored
+	(*DatabaseRegistered)(nil),                       // 38: fleetstream.v1.DatabaseRegistered
+	(*DatabaseInstanceRegistered)(nil),               // 39: fleetstream.v1.DatabaseInstanceRegistered
+	(*DatabaseInstanceHealthChanged)(nil),            // 40: fleetstream.v1.DatabaseInstanceHealthChanged
+	(*DatabaseInstanceSystemReplicationChanged)(nil), // 41: fleetstream.v1.DatabaseInstanceSystemReplicationChanged
+	(*DatabaseHealthChanged)(nil),                    // 42: fleetstream.v1.DatabaseHealthChanged
+	(*DatabaseTenantsChanged)(nil),                   // 43: fleetstream.v1.DatabaseTenantsChanged
+	(*DatabaseInstanceMarkedAbsent)(nil),             // 44: fleetstream.v1.DatabaseInstanceMarkedAbsent
+	(*DatabaseInstanceDeregistered)(nil),             // 45: fleetstream.v1.DatabaseInstanceDeregistered
+	(*DatabaseInstanceStaleChanged)(nil),             // 46: fleetstream.v1.DatabaseInstanceStaleChanged
+	(*DatabaseDeregistered)(nil),                     // 47: fleetstream.v1.DatabaseDeregistered
+	(*DatabaseTombstoned)(nil),                       // 48: fleetstream.v1.DatabaseTombstoned
+	(*DatabaseRestored)(nil),                         // 49: fleetstream.v1.DatabaseRestored
+	(*ChecksSelected)(nil),                           // 50: fleetstream.v1.ChecksSelected
+	(*CheckValueOverridden)(nil),                     // 51: fleetstream.v1.CheckValueOverridden
+	(*CheckResultChanged)(nil),                       // 52: fleetstream.v1.CheckResultChanged
+	(*ExecutionRequested)(nil),                       // 53: fleetstream.v1.ExecutionRequested
+	(*ExecutionCompleted)(nil),                       // 54: fleetstream.v1.ExecutionCompleted
+	(*ResourceDiscovered)(nil),                       // 55: fleetstream.v1.ResourceDiscovered
+	(*ResourceChanged)(nil),                          // 56: fleetstream.v1.ResourceChanged
+	(*ResourceDeleted)(nil),                          // 57: fleetstream.v1.ResourceDeleted
+	(*EntityLinked)(nil),                             // 58: fleetstream.v1.EntityLinked
+	(*EntityUnlinked)(nil),                           // 59: fleetstream.v1.EntityUnlinked
+	(*Host)(nil),                                     // 60: fleetstream.v1.Host
+	(*Cluster)(nil),                                  // 61: fleetstream.v1.Cluster
+	(*SapSystem)(nil),                                // 62: fleetstream.v1.SapSystem
+	(*Database)(nil),                                 // 63: fleetstream.v1.Database
+	(*ChecksStatus)(nil),                             // 64: fleetstream.v1.ChecksStatus
+	(*ExecutionGroup)(nil),                           // 65: fleetstream.v1.ExecutionGroup
+	(*CloudResource)(nil),                            // 66: fleetstream.v1.CloudResource
+	(*Link)(nil),                                     // 67: fleetstream.v1.Link
 }
 var file_fleetstream_v1_event_proto_depIdxs = []int32{
 	3,  // 0: fleetstream.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
@@ -628,23 +1475,70 @@ var file_fleetstream_v1_event_proto_depIdxs = []int32{
 	7,  // 5: fleetstream.v1.Event.heartbeat_failed:type_name -> fleetstream.v1.HeartbeatFailed
 	8,  // 6: fleetstream.v1.Event.host_deregistered:type_name -> fleetstream.v1.HostDeregistered
 	9,  // 7: fleetstream.v1.Event.host_restored:type_name -> fleetstream.v1.HostRestored
-	10, // 8: fleetstream.v1.Event.resource_discovered:type_name -> fleetstream.v1.ResourceDiscovered
-	11, // 9: fleetstream.v1.Event.resource_changed:type_name -> fleetstream.v1.ResourceChanged
-	12, // 10: fleetstream.v1.Event.resource_deleted:type_name -> fleetstream.v1.ResourceDeleted
-	13, // 11: fleetstream.v1.Event.entity_linked:type_name -> fleetstream.v1.EntityLinked
-	14, // 12: fleetstream.v1.Event.entity_unlinked:type_name -> fleetstream.v1.EntityUnlinked
-	1,  // 13: fleetstream.v1.Event.state:type_name -> fleetstream.v1.AggregateState
-	15, // 14: fleetstream.v1.AggregateState.host:type_name -> fleetstream.v1.Host
-	16, // 15: fleetstream.v1.AggregateState.cluster:type_name -> fleetstream.v1.Cluster
-	17, // 16: fleetstream.v1.AggregateState.sap_system:type_name -> fleetstream.v1.SapSystem
-	18, // 17: fleetstream.v1.AggregateState.database:type_name -> fleetstream.v1.Database
-	19, // 18: fleetstream.v1.AggregateState.cloud_resource:type_name -> fleetstream.v1.CloudResource
-	20, // 19: fleetstream.v1.AggregateState.link:type_name -> fleetstream.v1.Link
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	10, // 8: fleetstream.v1.Event.provider_updated:type_name -> fleetstream.v1.ProviderUpdated
+	11, // 9: fleetstream.v1.Event.sles_subscriptions_updated:type_name -> fleetstream.v1.SlesSubscriptionsUpdated
+	12, // 10: fleetstream.v1.Event.saptune_status_updated:type_name -> fleetstream.v1.SaptuneStatusUpdated
+	13, // 11: fleetstream.v1.Event.host_checks_health_changed:type_name -> fleetstream.v1.HostChecksHealthChanged
+	14, // 12: fleetstream.v1.Event.host_health_changed:type_name -> fleetstream.v1.HostHealthChanged
+	15, // 13: fleetstream.v1.Event.cluster_registered:type_name -> fleetstream.v1.ClusterRegistered
+	16, // 14: fleetstream.v1.Event.cluster_details_changed:type_name -> fleetstream.v1.ClusterDetailsChanged
+	17, // 15: fleetstream.v1.Event.cluster_health_changed:type_name -> fleetstream.v1.ClusterHealthChanged
+	18, // 16: fleetstream.v1.Event.host_added_to_cluster:type_name -> fleetstream.v1.HostAddedToCluster
+	19, // 17: fleetstream.v1.Event.host_removed_from_cluster:type_name -> fleetstream.v1.HostRemovedFromCluster
+	20, // 18: fleetstream.v1.Event.cluster_host_status_changed:type_name -> fleetstream.v1.ClusterHostStatusChanged
+	21, // 19: fleetstream.v1.Event.cluster_host_stale_changed:type_name -> fleetstream.v1.ClusterHostStaleChanged
+	22, // 20: fleetstream.v1.Event.cluster_checks_health_changed:type_name -> fleetstream.v1.ClusterChecksHealthChanged
+	23, // 21: fleetstream.v1.Event.cluster_deregistered:type_name -> fleetstream.v1.ClusterDeregistered
+	24, // 22: fleetstream.v1.Event.cluster_tombstoned:type_name -> fleetstream.v1.ClusterTombstoned
+	25, // 23: fleetstream.v1.Event.cluster_restored:type_name -> fleetstream.v1.ClusterRestored
+	26, // 24: fleetstream.v1.Event.sap_system_registered:type_name -> fleetstream.v1.SapSystemRegistered
+	27, // 25: fleetstream.v1.Event.application_instance_registered:type_name -> fleetstream.v1.ApplicationInstanceRegistered
+	28, // 26: fleetstream.v1.Event.application_instance_moved:type_name -> fleetstream.v1.ApplicationInstanceMoved
+	29, // 27: fleetstream.v1.Event.application_instance_health_changed:type_name -> fleetstream.v1.ApplicationInstanceHealthChanged
+	30, // 28: fleetstream.v1.Event.application_instance_marked_absent:type_name -> fleetstream.v1.ApplicationInstanceMarkedAbsent
+	31, // 29: fleetstream.v1.Event.application_instance_deregistered:type_name -> fleetstream.v1.ApplicationInstanceDeregistered
+	32, // 30: fleetstream.v1.Event.application_instance_stale_changed:type_name -> fleetstream.v1.ApplicationInstanceStaleChanged
+	33, // 31: fleetstream.v1.Event.sap_system_health_changed:type_name -> fleetstream.v1.SapSystemHealthChanged
+	34, // 32: fleetstream.v1.Event.sap_system_database_changed:type_name -> fleetstream.v1.SapSystemDatabaseChanged
+	35, // 33: fleetstream.v1.Event.sap_system_deregistered:type_name -> fleetstream.v1.SapSystemDeregistered
+	36, // 34: fleetstream.v1.Event.sap_system_tombstoned:type_name -> fleetstream.v1.SapSystemTombstoned
+	37, // 35: fleetstream.v1.Event.sap_system_restored:type_name -> fleetstream.v1.SapSystemRestored
+	38, // 36: fleetstream.v1.Event.database_registered:type_name -> fleetstream.v1.DatabaseRegistered
+	39, // 37: fleetstream.v1.Event.database_instance_registered:type_name -> fleetstream.v1.DatabaseInstanceRegistered
+	40, // 38: fleetstream.v1.Event.database_instance_health_changed:type_name -> fleetstream.v1.DatabaseInstanceHealthChanged
+	41, // 39: fleetstream.v1.Event.database_instance_system_replication_changed:type_name -> fleetstream.v1.DatabaseInstanceSystemReplicationChanged
+	42, // 40: fleetstream.v1.Event.database_health_changed:type_name -> fleetstream.v1.DatabaseHealthChanged
+	43, // 41: fleetstream.v1.Event.database_tenants_changed:type_name -> fleetstream.v1.DatabaseTenantsChanged
+	44, // 42: fleetstream.v1.Event.database_instance_marked_absent:type_name -> fleetstream.v1.DatabaseInstanceMarkedAbsent
+	45, // 43: fleetstream.v1.Event.database_instance_deregistered:type_name -> fleetstream.v1.DatabaseInstanceDeregistered
+	46, // 44: fleetstream.v1.Event.database_instance_stale_changed:type_name -> fleetstream.v1.DatabaseInstanceStaleChanged
+	47, // 45: fleetstream.v1.Event.database_deregistered:type_name -> fleetstream.v1.DatabaseDeregistered
+	48, // 46: fleetstream.v1.Event.database_tombstoned:type_name -> fleetstream.v1.DatabaseTombstoned
+	49, // 47: fleetstream.v1.Event.database_restored:type_name -> fleetstream.v1.DatabaseRestored
+	50, // 48: fleetstream.v1.Event.checks_selected:type_name -> fleetstream.v1.ChecksSelected
+	51, // 49: fleetstream.v1.Event.check_value_overridden:type_name -> fleetstream.v1.CheckValueOverridden
+	52, // 50: fleetstream.v1.Event.check_result_changed:type_name -> fleetstream.v1.CheckResultChanged
+	53, // 51: fleetstream.v1.Event.execution_requested:type_name -> fleetstream.v1.ExecutionRequested
+	54, // 52: fleetstream.v1.Event.execution_completed:type_name -> fleetstream.v1.ExecutionCompleted
+	55, // 53: fleetstream.v1.Event.resource_discovered:type_name -> fleetstream.v1.ResourceDiscovered
+	56, // 54: fleetstream.v1.Event.resource_changed:type_name -> fleetstream.v1.ResourceChanged
+	57, // 55: fleetstream.v1.Event.resource_deleted:type_name -> fleetstream.v1.ResourceDeleted
+	58, // 56: fleetstream.v1.Event.entity_linked:type_name -> fleetstream.v1.EntityLinked
+	59, // 57: fleetstream.v1.Event.entity_unlinked:type_name -> fleetstream.v1.EntityUnlinked
+	1,  // 58: fleetstream.v1.Event.state:type_name -> fleetstream.v1.AggregateState
+	60, // 59: fleetstream.v1.AggregateState.host:type_name -> fleetstream.v1.Host
+	61, // 60: fleetstream.v1.AggregateState.cluster:type_name -> fleetstream.v1.Cluster
+	62, // 61: fleetstream.v1.AggregateState.sap_system:type_name -> fleetstream.v1.SapSystem
+	63, // 62: fleetstream.v1.AggregateState.database:type_name -> fleetstream.v1.Database
+	64, // 63: fleetstream.v1.AggregateState.checks:type_name -> fleetstream.v1.ChecksStatus
+	65, // 64: fleetstream.v1.AggregateState.check_executions:type_name -> fleetstream.v1.ExecutionGroup
+	66, // 65: fleetstream.v1.AggregateState.cloud_resource:type_name -> fleetstream.v1.CloudResource
+	67, // 66: fleetstream.v1.AggregateState.link:type_name -> fleetstream.v1.Link
+	67, // [67:67] is the sub-list for method output_type
+	67, // [67:67] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_fleetstream_v1_event_proto_init() }
@@ -652,6 +1546,7 @@ func file_fleetstream_v1_event_proto_init() {
 	if File_fleetstream_v1_event_proto != nil {
 		return
 	}
+	file_fleetstream_v1_checks_proto_init()
 	file_fleetstream_v1_cloud_proto_init()
 	file_fleetstream_v1_cluster_proto_init()
 	file_fleetstream_v1_database_proto_init()
@@ -665,6 +1560,51 @@ func file_fleetstream_v1_event_proto_init() {
 		(*Event_HeartbeatFailed)(nil),
 		(*Event_HostDeregistered)(nil),
 		(*Event_HostRestored)(nil),
+		(*Event_ProviderUpdated)(nil),
+		(*Event_SlesSubscriptionsUpdated)(nil),
+		(*Event_SaptuneStatusUpdated)(nil),
+		(*Event_HostChecksHealthChanged)(nil),
+		(*Event_HostHealthChanged)(nil),
+		(*Event_ClusterRegistered)(nil),
+		(*Event_ClusterDetailsChanged)(nil),
+		(*Event_ClusterHealthChanged)(nil),
+		(*Event_HostAddedToCluster)(nil),
+		(*Event_HostRemovedFromCluster)(nil),
+		(*Event_ClusterHostStatusChanged)(nil),
+		(*Event_ClusterHostStaleChanged)(nil),
+		(*Event_ClusterChecksHealthChanged)(nil),
+		(*Event_ClusterDeregistered)(nil),
+		(*Event_ClusterTombstoned)(nil),
+		(*Event_ClusterRestored)(nil),
+		(*Event_SapSystemRegistered)(nil),
+		(*Event_ApplicationInstanceRegistered)(nil),
+		(*Event_ApplicationInstanceMoved)(nil),
+		(*Event_ApplicationInstanceHealthChanged)(nil),
+		(*Event_ApplicationInstanceMarkedAbsent)(nil),
+		(*Event_ApplicationInstanceDeregistered)(nil),
+		(*Event_ApplicationInstanceStaleChanged)(nil),
+		(*Event_SapSystemHealthChanged)(nil),
+		(*Event_SapSystemDatabaseChanged)(nil),
+		(*Event_SapSystemDeregistered)(nil),
+		(*Event_SapSystemTombstoned)(nil),
+		(*Event_SapSystemRestored)(nil),
+		(*Event_DatabaseRegistered)(nil),
+		(*Event_DatabaseInstanceRegistered)(nil),
+		(*Event_DatabaseInstanceHealthChanged)(nil),
+		(*Event_DatabaseInstanceSystemReplicationChanged)(nil),
+		(*Event_DatabaseHealthChanged)(nil),
+		(*Event_DatabaseTenantsChanged)(nil),
+		(*Event_DatabaseInstanceMarkedAbsent)(nil),
+		(*Event_DatabaseInstanceDeregistered)(nil),
+		(*Event_DatabaseInstanceStaleChanged)(nil),
+		(*Event_DatabaseDeregistered)(nil),
+		(*Event_DatabaseTombstoned)(nil),
+		(*Event_DatabaseRestored)(nil),
+		(*Event_ChecksSelected)(nil),
+		(*Event_CheckValueOverridden)(nil),
+		(*Event_CheckResultChanged)(nil),
+		(*Event_ExecutionRequested)(nil),
+		(*Event_ExecutionCompleted)(nil),
 		(*Event_ResourceDiscovered)(nil),
 		(*Event_ResourceChanged)(nil),
 		(*Event_ResourceDeleted)(nil),
@@ -676,6 +1616,8 @@ func file_fleetstream_v1_event_proto_init() {
 		(*AggregateState_Cluster)(nil),
 		(*AggregateState_SapSystem)(nil),
 		(*AggregateState_Database)(nil),
+		(*AggregateState_Checks)(nil),
+		(*AggregateState_CheckExecutions)(nil),
 		(*AggregateState_CloudResource)(nil),
 		(*AggregateState_Link)(nil),
 	}

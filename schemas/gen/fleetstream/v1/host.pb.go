@@ -9,6 +9,7 @@ package fleetv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -246,9 +247,24 @@ type Host struct {
 	RegisteredAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
 	UpdatedAt       *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// Number of events this host has emitted; the version of the last one.
-	Version       uint64 `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Version uint64 `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
+	// The platform it runs on (cloud_discovery); unset until discovered.
+	Provider *HostProvider `protobuf:"bytes,9,opt,name=provider,proto3" json:"provider,omitempty"`
+	// SLES subscriptions (subscription_discovery), in the agent's order.
+	SlesSubscriptions []*SlesSubscription `protobuf:"bytes,10,rep,name=sles_subscriptions,json=slesSubscriptions,proto3" json:"sles_subscriptions,omitempty"`
+	// saptune_discovery; unset until discovered.
+	SaptuneStatus *SaptuneStatus `protobuf:"bytes,11,opt,name=saptune_status,json=saptuneStatus,proto3" json:"saptune_status,omitempty"`
+	// Sub-healths: "unknown" means not evaluated. saptune: not installed or
+	// a version without JSON status → unknown; tuning state "compliant" →
+	// passing, "not tuned" → warning, "not compliant" → critical.
+	SaptuneHealth string `protobuf:"bytes,12,opt,name=saptune_health,json=saptuneHealth,proto3" json:"saptune_health,omitempty"`
+	// The worst of the host's check results (UpdateChecksHealth).
+	ChecksHealth string `protobuf:"bytes,13,opt,name=checks_health,json=checksHealth,proto3" json:"checks_health,omitempty"`
+	// Set by DeregisterHost, cleared by RegisterHost (HostRestored).
+	Deregistered   bool                   `protobuf:"varint,14,opt,name=deregistered,proto3" json:"deregistered,omitempty"`
+	DeregisteredAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=deregistered_at,json=deregisteredAt,proto3" json:"deregistered_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Host) Reset() {
@@ -337,6 +353,875 @@ func (x *Host) GetVersion() uint64 {
 	return 0
 }
 
+func (x *Host) GetProvider() *HostProvider {
+	if x != nil {
+		return x.Provider
+	}
+	return nil
+}
+
+func (x *Host) GetSlesSubscriptions() []*SlesSubscription {
+	if x != nil {
+		return x.SlesSubscriptions
+	}
+	return nil
+}
+
+func (x *Host) GetSaptuneStatus() *SaptuneStatus {
+	if x != nil {
+		return x.SaptuneStatus
+	}
+	return nil
+}
+
+func (x *Host) GetSaptuneHealth() string {
+	if x != nil {
+		return x.SaptuneHealth
+	}
+	return ""
+}
+
+func (x *Host) GetChecksHealth() string {
+	if x != nil {
+		return x.ChecksHealth
+	}
+	return ""
+}
+
+func (x *Host) GetDeregistered() bool {
+	if x != nil {
+		return x.Deregistered
+	}
+	return false
+}
+
+func (x *Host) GetDeregisteredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeregisteredAt
+	}
+	return nil
+}
+
+// HostProvider is the platform a host runs on, from cloud_discovery.
+type HostProvider struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "aws", "azure", "gcp", "kvm", "nutanix", "vmware" or "unknown".
+	Provider string `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	// What the provider's metadata service told the agent; none for the
+	// platforms without one (kvm, nutanix, vmware, unknown).
+	//
+	// Types that are valid to be assigned to Data:
+	//
+	//	*HostProvider_Aws
+	//	*HostProvider_Azure
+	//	*HostProvider_Gcp
+	Data          isHostProvider_Data `protobuf_oneof:"data"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostProvider) Reset() {
+	*x = HostProvider{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostProvider) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostProvider) ProtoMessage() {}
+
+func (x *HostProvider) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostProvider.ProtoReflect.Descriptor instead.
+func (*HostProvider) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *HostProvider) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *HostProvider) GetData() isHostProvider_Data {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *HostProvider) GetAws() *AwsProviderData {
+	if x != nil {
+		if x, ok := x.Data.(*HostProvider_Aws); ok {
+			return x.Aws
+		}
+	}
+	return nil
+}
+
+func (x *HostProvider) GetAzure() *AzureProviderData {
+	if x != nil {
+		if x, ok := x.Data.(*HostProvider_Azure); ok {
+			return x.Azure
+		}
+	}
+	return nil
+}
+
+func (x *HostProvider) GetGcp() *GcpProviderData {
+	if x != nil {
+		if x, ok := x.Data.(*HostProvider_Gcp); ok {
+			return x.Gcp
+		}
+	}
+	return nil
+}
+
+type isHostProvider_Data interface {
+	isHostProvider_Data()
+}
+
+type HostProvider_Aws struct {
+	Aws *AwsProviderData `protobuf:"bytes,2,opt,name=aws,proto3,oneof"`
+}
+
+type HostProvider_Azure struct {
+	Azure *AzureProviderData `protobuf:"bytes,3,opt,name=azure,proto3,oneof"`
+}
+
+type HostProvider_Gcp struct {
+	Gcp *GcpProviderData `protobuf:"bytes,4,opt,name=gcp,proto3,oneof"`
+}
+
+func (*HostProvider_Aws) isHostProvider_Data() {}
+
+func (*HostProvider_Azure) isHostProvider_Data() {}
+
+func (*HostProvider_Gcp) isHostProvider_Data() {}
+
+type AwsProviderData struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	AccountId        string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AmiId            string                 `protobuf:"bytes,2,opt,name=ami_id,json=amiId,proto3" json:"ami_id,omitempty"`
+	AvailabilityZone string                 `protobuf:"bytes,3,opt,name=availability_zone,json=availabilityZone,proto3" json:"availability_zone,omitempty"`
+	DataDiskNumber   int32                  `protobuf:"varint,4,opt,name=data_disk_number,json=dataDiskNumber,proto3" json:"data_disk_number,omitempty"`
+	InstanceId       string                 `protobuf:"bytes,5,opt,name=instance_id,json=instanceId,proto3" json:"instance_id,omitempty"`
+	InstanceType     string                 `protobuf:"bytes,6,opt,name=instance_type,json=instanceType,proto3" json:"instance_type,omitempty"`
+	Region           string                 `protobuf:"bytes,7,opt,name=region,proto3" json:"region,omitempty"`
+	VpcId            string                 `protobuf:"bytes,8,opt,name=vpc_id,json=vpcId,proto3" json:"vpc_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *AwsProviderData) Reset() {
+	*x = AwsProviderData{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AwsProviderData) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AwsProviderData) ProtoMessage() {}
+
+func (x *AwsProviderData) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AwsProviderData.ProtoReflect.Descriptor instead.
+func (*AwsProviderData) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AwsProviderData) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *AwsProviderData) GetAmiId() string {
+	if x != nil {
+		return x.AmiId
+	}
+	return ""
+}
+
+func (x *AwsProviderData) GetAvailabilityZone() string {
+	if x != nil {
+		return x.AvailabilityZone
+	}
+	return ""
+}
+
+func (x *AwsProviderData) GetDataDiskNumber() int32 {
+	if x != nil {
+		return x.DataDiskNumber
+	}
+	return 0
+}
+
+func (x *AwsProviderData) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *AwsProviderData) GetInstanceType() string {
+	if x != nil {
+		return x.InstanceType
+	}
+	return ""
+}
+
+func (x *AwsProviderData) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *AwsProviderData) GetVpcId() string {
+	if x != nil {
+		return x.VpcId
+	}
+	return ""
+}
+
+type AzureProviderData struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	VmName         string                 `protobuf:"bytes,1,opt,name=vm_name,json=vmName,proto3" json:"vm_name,omitempty"`
+	VmId           string                 `protobuf:"bytes,2,opt,name=vm_id,json=vmId,proto3" json:"vm_id,omitempty"`
+	SubscriptionId string                 `protobuf:"bytes,3,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	ResourceGroup  string                 `protobuf:"bytes,4,opt,name=resource_group,json=resourceGroup,proto3" json:"resource_group,omitempty"`
+	Location       string                 `protobuf:"bytes,5,opt,name=location,proto3" json:"location,omitempty"`
+	VmSize         string                 `protobuf:"bytes,6,opt,name=vm_size,json=vmSize,proto3" json:"vm_size,omitempty"`
+	DataDiskNumber int32                  `protobuf:"varint,7,opt,name=data_disk_number,json=dataDiskNumber,proto3" json:"data_disk_number,omitempty"`
+	Offer          string                 `protobuf:"bytes,8,opt,name=offer,proto3" json:"offer,omitempty"`
+	Sku            string                 `protobuf:"bytes,9,opt,name=sku,proto3" json:"sku,omitempty"`
+	AdminUsername  string                 `protobuf:"bytes,10,opt,name=admin_username,json=adminUsername,proto3" json:"admin_username,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AzureProviderData) Reset() {
+	*x = AzureProviderData{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AzureProviderData) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AzureProviderData) ProtoMessage() {}
+
+func (x *AzureProviderData) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AzureProviderData.ProtoReflect.Descriptor instead.
+func (*AzureProviderData) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AzureProviderData) GetVmName() string {
+	if x != nil {
+		return x.VmName
+	}
+	return ""
+}
+
+func (x *AzureProviderData) GetVmId() string {
+	if x != nil {
+		return x.VmId
+	}
+	return ""
+}
+
+func (x *AzureProviderData) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *AzureProviderData) GetResourceGroup() string {
+	if x != nil {
+		return x.ResourceGroup
+	}
+	return ""
+}
+
+func (x *AzureProviderData) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
+func (x *AzureProviderData) GetVmSize() string {
+	if x != nil {
+		return x.VmSize
+	}
+	return ""
+}
+
+func (x *AzureProviderData) GetDataDiskNumber() int32 {
+	if x != nil {
+		return x.DataDiskNumber
+	}
+	return 0
+}
+
+func (x *AzureProviderData) GetOffer() string {
+	if x != nil {
+		return x.Offer
+	}
+	return ""
+}
+
+func (x *AzureProviderData) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *AzureProviderData) GetAdminUsername() string {
+	if x != nil {
+		return x.AdminUsername
+	}
+	return ""
+}
+
+type GcpProviderData struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DiskNumber    int32                  `protobuf:"varint,1,opt,name=disk_number,json=diskNumber,proto3" json:"disk_number,omitempty"`
+	Image         string                 `protobuf:"bytes,2,opt,name=image,proto3" json:"image,omitempty"`
+	InstanceName  string                 `protobuf:"bytes,3,opt,name=instance_name,json=instanceName,proto3" json:"instance_name,omitempty"`
+	MachineType   string                 `protobuf:"bytes,4,opt,name=machine_type,json=machineType,proto3" json:"machine_type,omitempty"`
+	Network       string                 `protobuf:"bytes,5,opt,name=network,proto3" json:"network,omitempty"`
+	ProjectId     string                 `protobuf:"bytes,6,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	Zone          string                 `protobuf:"bytes,7,opt,name=zone,proto3" json:"zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GcpProviderData) Reset() {
+	*x = GcpProviderData{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GcpProviderData) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GcpProviderData) ProtoMessage() {}
+
+func (x *GcpProviderData) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GcpProviderData.ProtoReflect.Descriptor instead.
+func (*GcpProviderData) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GcpProviderData) GetDiskNumber() int32 {
+	if x != nil {
+		return x.DiskNumber
+	}
+	return 0
+}
+
+func (x *GcpProviderData) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *GcpProviderData) GetInstanceName() string {
+	if x != nil {
+		return x.InstanceName
+	}
+	return ""
+}
+
+func (x *GcpProviderData) GetMachineType() string {
+	if x != nil {
+		return x.MachineType
+	}
+	return ""
+}
+
+func (x *GcpProviderData) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
+func (x *GcpProviderData) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *GcpProviderData) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+// SlesSubscription is one product registration SUSEConnect reports.
+type SlesSubscription struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Product, e.g. "SLES_SAP", "sle-module-basesystem".
+	Identifier string `protobuf:"bytes,1,opt,name=identifier,proto3" json:"identifier,omitempty"`
+	Version    string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Arch       string `protobuf:"bytes,3,opt,name=arch,proto3" json:"arch,omitempty"`
+	// Registration status, e.g. "Registered".
+	Status string `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	// Only for products with a subscription of their own: "ACTIVE", ...
+	SubscriptionStatus string                 `protobuf:"bytes,5,opt,name=subscription_status,json=subscriptionStatus,proto3" json:"subscription_status,omitempty"`
+	Type               string                 `protobuf:"bytes,6,opt,name=type,proto3" json:"type,omitempty"`
+	StartsAt           *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=starts_at,json=startsAt,proto3" json:"starts_at,omitempty"`
+	ExpiresAt          *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *SlesSubscription) Reset() {
+	*x = SlesSubscription{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SlesSubscription) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SlesSubscription) ProtoMessage() {}
+
+func (x *SlesSubscription) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SlesSubscription.ProtoReflect.Descriptor instead.
+func (*SlesSubscription) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SlesSubscription) GetIdentifier() string {
+	if x != nil {
+		return x.Identifier
+	}
+	return ""
+}
+
+func (x *SlesSubscription) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *SlesSubscription) GetArch() string {
+	if x != nil {
+		return x.Arch
+	}
+	return ""
+}
+
+func (x *SlesSubscription) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *SlesSubscription) GetSubscriptionStatus() string {
+	if x != nil {
+		return x.SubscriptionStatus
+	}
+	return ""
+}
+
+func (x *SlesSubscription) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *SlesSubscription) GetStartsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartsAt
+	}
+	return nil
+}
+
+func (x *SlesSubscription) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+// SaptuneStatus is what `saptune status` reported, without what changes at
+// every run (publish time, pid, messages).
+type SaptuneStatus struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Installed      bool                   `protobuf:"varint,1,opt,name=installed,proto3" json:"installed,omitempty"`
+	PackageVersion string                 `protobuf:"bytes,2,opt,name=package_version,json=packageVersion,proto3" json:"package_version,omitempty"`
+	// Unset when saptune is not installed or too old to report its status
+	// as JSON (before 3.1).
+	Tuning        *SaptuneTuning `protobuf:"bytes,3,opt,name=tuning,proto3" json:"tuning,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaptuneStatus) Reset() {
+	*x = SaptuneStatus{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaptuneStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaptuneStatus) ProtoMessage() {}
+
+func (x *SaptuneStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaptuneStatus.ProtoReflect.Descriptor instead.
+func (*SaptuneStatus) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SaptuneStatus) GetInstalled() bool {
+	if x != nil {
+		return x.Installed
+	}
+	return false
+}
+
+func (x *SaptuneStatus) GetPackageVersion() string {
+	if x != nil {
+		return x.PackageVersion
+	}
+	return ""
+}
+
+func (x *SaptuneStatus) GetTuning() *SaptuneTuning {
+	if x != nil {
+		return x.Tuning
+	}
+	return nil
+}
+
+type SaptuneTuning struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "compliant", "not compliant" or "not tuned".
+	TuningState       string             `protobuf:"bytes,1,opt,name=tuning_state,json=tuningState,proto3" json:"tuning_state,omitempty"`
+	ConfiguredVersion string             `protobuf:"bytes,2,opt,name=configured_version,json=configuredVersion,proto3" json:"configured_version,omitempty"`
+	Services          []*SaptuneService  `protobuf:"bytes,3,rep,name=services,proto3" json:"services,omitempty"`
+	EnabledSolutions  []string           `protobuf:"bytes,4,rep,name=enabled_solutions,json=enabledSolutions,proto3" json:"enabled_solutions,omitempty"`
+	AppliedSolutions  []*SaptuneSolution `protobuf:"bytes,5,rep,name=applied_solutions,json=appliedSolutions,proto3" json:"applied_solutions,omitempty"`
+	EnabledNotes      []string           `protobuf:"bytes,6,rep,name=enabled_notes,json=enabledNotes,proto3" json:"enabled_notes,omitempty"`
+	AppliedNotes      []string           `protobuf:"bytes,7,rep,name=applied_notes,json=appliedNotes,proto3" json:"applied_notes,omitempty"`
+	StagingEnabled    bool               `protobuf:"varint,8,opt,name=staging_enabled,json=stagingEnabled,proto3" json:"staging_enabled,omitempty"`
+	StagedNotes       []string           `protobuf:"bytes,9,rep,name=staged_notes,json=stagedNotes,proto3" json:"staged_notes,omitempty"`
+	StagedSolutions   []string           `protobuf:"bytes,10,rep,name=staged_solutions,json=stagedSolutions,proto3" json:"staged_solutions,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *SaptuneTuning) Reset() {
+	*x = SaptuneTuning{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaptuneTuning) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaptuneTuning) ProtoMessage() {}
+
+func (x *SaptuneTuning) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaptuneTuning.ProtoReflect.Descriptor instead.
+func (*SaptuneTuning) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SaptuneTuning) GetTuningState() string {
+	if x != nil {
+		return x.TuningState
+	}
+	return ""
+}
+
+func (x *SaptuneTuning) GetConfiguredVersion() string {
+	if x != nil {
+		return x.ConfiguredVersion
+	}
+	return ""
+}
+
+func (x *SaptuneTuning) GetServices() []*SaptuneService {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *SaptuneTuning) GetEnabledSolutions() []string {
+	if x != nil {
+		return x.EnabledSolutions
+	}
+	return nil
+}
+
+func (x *SaptuneTuning) GetAppliedSolutions() []*SaptuneSolution {
+	if x != nil {
+		return x.AppliedSolutions
+	}
+	return nil
+}
+
+func (x *SaptuneTuning) GetEnabledNotes() []string {
+	if x != nil {
+		return x.EnabledNotes
+	}
+	return nil
+}
+
+func (x *SaptuneTuning) GetAppliedNotes() []string {
+	if x != nil {
+		return x.AppliedNotes
+	}
+	return nil
+}
+
+func (x *SaptuneTuning) GetStagingEnabled() bool {
+	if x != nil {
+		return x.StagingEnabled
+	}
+	return false
+}
+
+func (x *SaptuneTuning) GetStagedNotes() []string {
+	if x != nil {
+		return x.StagedNotes
+	}
+	return nil
+}
+
+func (x *SaptuneTuning) GetStagedSolutions() []string {
+	if x != nil {
+		return x.StagedSolutions
+	}
+	return nil
+}
+
+// SaptuneService is a tuning service and its systemd state.
+type SaptuneService struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "saptune", "sapconf" or "tuned".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "enabled", "disabled", ... (empty: not installed).
+	Enabled string `protobuf:"bytes,2,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// "active", "inactive", ...
+	Active        string `protobuf:"bytes,3,opt,name=active,proto3" json:"active,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaptuneService) Reset() {
+	*x = SaptuneService{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaptuneService) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaptuneService) ProtoMessage() {}
+
+func (x *SaptuneService) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaptuneService.ProtoReflect.Descriptor instead.
+func (*SaptuneService) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SaptuneService) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SaptuneService) GetEnabled() string {
+	if x != nil {
+		return x.Enabled
+	}
+	return ""
+}
+
+func (x *SaptuneService) GetActive() string {
+	if x != nil {
+		return x.Active
+	}
+	return ""
+}
+
+type SaptuneSolution struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Id               string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	AppliedPartially bool                   `protobuf:"varint,2,opt,name=applied_partially,json=appliedPartially,proto3" json:"applied_partially,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SaptuneSolution) Reset() {
+	*x = SaptuneSolution{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaptuneSolution) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaptuneSolution) ProtoMessage() {}
+
+func (x *SaptuneSolution) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaptuneSolution.ProtoReflect.Descriptor instead.
+func (*SaptuneSolution) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SaptuneSolution) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SaptuneSolution) GetAppliedPartially() bool {
+	if x != nil {
+		return x.AppliedPartially
+	}
+	return false
+}
+
 type RegisterHost struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Details       *HostDetails           `protobuf:"bytes,1,opt,name=details,proto3" json:"details,omitempty"`
@@ -346,7 +1231,7 @@ type RegisterHost struct {
 
 func (x *RegisterHost) Reset() {
 	*x = RegisterHost{}
-	mi := &file_fleetstream_v1_host_proto_msgTypes[3]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -358,7 +1243,7 @@ func (x *RegisterHost) String() string {
 func (*RegisterHost) ProtoMessage() {}
 
 func (x *RegisterHost) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetstream_v1_host_proto_msgTypes[3]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -371,7 +1256,7 @@ func (x *RegisterHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterHost.ProtoReflect.Descriptor instead.
 func (*RegisterHost) Descriptor() ([]byte, []int) {
-	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{3}
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RegisterHost) GetDetails() *HostDetails {
@@ -393,7 +1278,7 @@ type UpdateHostDetails struct {
 
 func (x *UpdateHostDetails) Reset() {
 	*x = UpdateHostDetails{}
-	mi := &file_fleetstream_v1_host_proto_msgTypes[4]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -405,7 +1290,7 @@ func (x *UpdateHostDetails) String() string {
 func (*UpdateHostDetails) ProtoMessage() {}
 
 func (x *UpdateHostDetails) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetstream_v1_host_proto_msgTypes[4]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -418,7 +1303,7 @@ func (x *UpdateHostDetails) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateHostDetails.ProtoReflect.Descriptor instead.
 func (*UpdateHostDetails) Descriptor() ([]byte, []int) {
-	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{4}
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateHostDetails) GetDetails() *HostDetails {
@@ -444,7 +1329,7 @@ type UpdateHeartbeat struct {
 
 func (x *UpdateHeartbeat) Reset() {
 	*x = UpdateHeartbeat{}
-	mi := &file_fleetstream_v1_host_proto_msgTypes[5]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +1341,7 @@ func (x *UpdateHeartbeat) String() string {
 func (*UpdateHeartbeat) ProtoMessage() {}
 
 func (x *UpdateHeartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetstream_v1_host_proto_msgTypes[5]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +1354,7 @@ func (x *UpdateHeartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateHeartbeat.ProtoReflect.Descriptor instead.
 func (*UpdateHeartbeat) Descriptor() ([]byte, []int) {
-	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{5}
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateHeartbeat) GetAt() *timestamppb.Timestamp {
@@ -488,7 +1373,7 @@ type HostRegistered struct {
 
 func (x *HostRegistered) Reset() {
 	*x = HostRegistered{}
-	mi := &file_fleetstream_v1_host_proto_msgTypes[6]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -500,7 +1385,7 @@ func (x *HostRegistered) String() string {
 func (*HostRegistered) ProtoMessage() {}
 
 func (x *HostRegistered) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetstream_v1_host_proto_msgTypes[6]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +1398,7 @@ func (x *HostRegistered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostRegistered.ProtoReflect.Descriptor instead.
 func (*HostRegistered) Descriptor() ([]byte, []int) {
-	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{6}
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *HostRegistered) GetDetails() *HostDetails {
@@ -535,7 +1420,7 @@ type HostDetailsUpdated struct {
 
 func (x *HostDetailsUpdated) Reset() {
 	*x = HostDetailsUpdated{}
-	mi := &file_fleetstream_v1_host_proto_msgTypes[7]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -547,7 +1432,7 @@ func (x *HostDetailsUpdated) String() string {
 func (*HostDetailsUpdated) ProtoMessage() {}
 
 func (x *HostDetailsUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetstream_v1_host_proto_msgTypes[7]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -560,7 +1445,7 @@ func (x *HostDetailsUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostDetailsUpdated.ProtoReflect.Descriptor instead.
 func (*HostDetailsUpdated) Descriptor() ([]byte, []int) {
-	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{7}
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *HostDetailsUpdated) GetDetails() *HostDetails {
@@ -586,7 +1471,7 @@ type HeartbeatSucceeded struct {
 
 func (x *HeartbeatSucceeded) Reset() {
 	*x = HeartbeatSucceeded{}
-	mi := &file_fleetstream_v1_host_proto_msgTypes[8]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +1483,7 @@ func (x *HeartbeatSucceeded) String() string {
 func (*HeartbeatSucceeded) ProtoMessage() {}
 
 func (x *HeartbeatSucceeded) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetstream_v1_host_proto_msgTypes[8]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +1496,7 @@ func (x *HeartbeatSucceeded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatSucceeded.ProtoReflect.Descriptor instead.
 func (*HeartbeatSucceeded) Descriptor() ([]byte, []int) {
-	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{8}
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *HeartbeatSucceeded) GetAt() *timestamppb.Timestamp {
@@ -630,7 +1515,7 @@ type HeartbeatFailed struct {
 
 func (x *HeartbeatFailed) Reset() {
 	*x = HeartbeatFailed{}
-	mi := &file_fleetstream_v1_host_proto_msgTypes[9]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -642,7 +1527,7 @@ func (x *HeartbeatFailed) String() string {
 func (*HeartbeatFailed) ProtoMessage() {}
 
 func (x *HeartbeatFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetstream_v1_host_proto_msgTypes[9]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -655,7 +1540,7 @@ func (x *HeartbeatFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatFailed.ProtoReflect.Descriptor instead.
 func (*HeartbeatFailed) Descriptor() ([]byte, []int) {
-	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{9}
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HeartbeatFailed) GetLastHeartbeatAt() *timestamppb.Timestamp {
@@ -676,7 +1561,7 @@ type DeregisterHost struct {
 
 func (x *DeregisterHost) Reset() {
 	*x = DeregisterHost{}
-	mi := &file_fleetstream_v1_host_proto_msgTypes[10]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +1573,7 @@ func (x *DeregisterHost) String() string {
 func (*DeregisterHost) ProtoMessage() {}
 
 func (x *DeregisterHost) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetstream_v1_host_proto_msgTypes[10]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +1586,7 @@ func (x *DeregisterHost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeregisterHost.ProtoReflect.Descriptor instead.
 func (*DeregisterHost) Descriptor() ([]byte, []int) {
-	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{10}
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeregisterHost) GetAt() *timestamppb.Timestamp {
@@ -722,7 +1607,7 @@ type HostDeregistered struct {
 
 func (x *HostDeregistered) Reset() {
 	*x = HostDeregistered{}
-	mi := &file_fleetstream_v1_host_proto_msgTypes[11]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +1619,7 @@ func (x *HostDeregistered) String() string {
 func (*HostDeregistered) ProtoMessage() {}
 
 func (x *HostDeregistered) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetstream_v1_host_proto_msgTypes[11]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +1632,7 @@ func (x *HostDeregistered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostDeregistered.ProtoReflect.Descriptor instead.
 func (*HostDeregistered) Descriptor() ([]byte, []int) {
-	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{11}
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *HostDeregistered) GetAt() *timestamppb.Timestamp {
@@ -767,7 +1652,7 @@ type HostRestored struct {
 
 func (x *HostRestored) Reset() {
 	*x = HostRestored{}
-	mi := &file_fleetstream_v1_host_proto_msgTypes[12]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +1664,7 @@ func (x *HostRestored) String() string {
 func (*HostRestored) ProtoMessage() {}
 
 func (x *HostRestored) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetstream_v1_host_proto_msgTypes[12]
+	mi := &file_fleetstream_v1_host_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +1677,7 @@ func (x *HostRestored) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostRestored.ProtoReflect.Descriptor instead.
 func (*HostRestored) Descriptor() ([]byte, []int) {
-	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{12}
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HostRestored) GetDetails() *HostDetails {
@@ -802,11 +1687,439 @@ func (x *HostRestored) GetDetails() *HostDetails {
 	return nil
 }
 
+type UpdateProvider struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Provider      *HostProvider          `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateProvider) Reset() {
+	*x = UpdateProvider{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateProvider) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateProvider) ProtoMessage() {}
+
+func (x *UpdateProvider) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateProvider.ProtoReflect.Descriptor instead.
+func (*UpdateProvider) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *UpdateProvider) GetProvider() *HostProvider {
+	if x != nil {
+		return x.Provider
+	}
+	return nil
+}
+
+// UpdateSlesSubscriptions replaces the host's subscriptions.
+type UpdateSlesSubscriptions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subscriptions []*SlesSubscription    `protobuf:"bytes,1,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSlesSubscriptions) Reset() {
+	*x = UpdateSlesSubscriptions{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSlesSubscriptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSlesSubscriptions) ProtoMessage() {}
+
+func (x *UpdateSlesSubscriptions) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSlesSubscriptions.ProtoReflect.Descriptor instead.
+func (*UpdateSlesSubscriptions) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *UpdateSlesSubscriptions) GetSubscriptions() []*SlesSubscription {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return nil
+}
+
+type UpdateSaptuneStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        *SaptuneStatus         `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSaptuneStatus) Reset() {
+	*x = UpdateSaptuneStatus{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSaptuneStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSaptuneStatus) ProtoMessage() {}
+
+func (x *UpdateSaptuneStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSaptuneStatus.ProtoReflect.Descriptor instead.
+func (*UpdateSaptuneStatus) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *UpdateSaptuneStatus) GetStatus() *SaptuneStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// SweepHeartbeat is what the host aggregate's heartbeat sweep (a goka
+// visitor over the instance's partitions) decides on for each host: a host
+// whose last heartbeat is older than at - timeout has lost its heartbeat.
+// It is not sent to the command topic; one sent there is applied the same.
+type SweepHeartbeat struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
+	Timeout       *durationpb.Duration   `protobuf:"bytes,2,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SweepHeartbeat) Reset() {
+	*x = SweepHeartbeat{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SweepHeartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SweepHeartbeat) ProtoMessage() {}
+
+func (x *SweepHeartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SweepHeartbeat.ProtoReflect.Descriptor instead.
+func (*SweepHeartbeat) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SweepHeartbeat) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *SweepHeartbeat) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+type ProviderUpdated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Provider      *HostProvider          `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProviderUpdated) Reset() {
+	*x = ProviderUpdated{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProviderUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProviderUpdated) ProtoMessage() {}
+
+func (x *ProviderUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProviderUpdated.ProtoReflect.Descriptor instead.
+func (*ProviderUpdated) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ProviderUpdated) GetProvider() *HostProvider {
+	if x != nil {
+		return x.Provider
+	}
+	return nil
+}
+
+type SlesSubscriptionsUpdated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subscriptions []*SlesSubscription    `protobuf:"bytes,1,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SlesSubscriptionsUpdated) Reset() {
+	*x = SlesSubscriptionsUpdated{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SlesSubscriptionsUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SlesSubscriptionsUpdated) ProtoMessage() {}
+
+func (x *SlesSubscriptionsUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SlesSubscriptionsUpdated.ProtoReflect.Descriptor instead.
+func (*SlesSubscriptionsUpdated) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SlesSubscriptionsUpdated) GetSubscriptions() []*SlesSubscription {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return nil
+}
+
+// SaptuneStatusUpdated carries the new status and the saptune sub-health
+// it yields.
+type SaptuneStatusUpdated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        *SaptuneStatus         `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	SaptuneHealth string                 `protobuf:"bytes,2,opt,name=saptune_health,json=saptuneHealth,proto3" json:"saptune_health,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaptuneStatusUpdated) Reset() {
+	*x = SaptuneStatusUpdated{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaptuneStatusUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaptuneStatusUpdated) ProtoMessage() {}
+
+func (x *SaptuneStatusUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaptuneStatusUpdated.ProtoReflect.Descriptor instead.
+func (*SaptuneStatusUpdated) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SaptuneStatusUpdated) GetStatus() *SaptuneStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *SaptuneStatusUpdated) GetSaptuneHealth() string {
+	if x != nil {
+		return x.SaptuneHealth
+	}
+	return ""
+}
+
+type HostChecksHealthChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChecksHealth  string                 `protobuf:"bytes,1,opt,name=checks_health,json=checksHealth,proto3" json:"checks_health,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostChecksHealthChanged) Reset() {
+	*x = HostChecksHealthChanged{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostChecksHealthChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostChecksHealthChanged) ProtoMessage() {}
+
+func (x *HostChecksHealthChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostChecksHealthChanged.ProtoReflect.Descriptor instead.
+func (*HostChecksHealthChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *HostChecksHealthChanged) GetChecksHealth() string {
+	if x != nil {
+		return x.ChecksHealth
+	}
+	return ""
+}
+
+// HostHealthChanged: the worst of the host's sub-healths changed.
+type HostHealthChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Health        string                 `protobuf:"bytes,1,opt,name=health,proto3" json:"health,omitempty"`
+	Previous      string                 `protobuf:"bytes,2,opt,name=previous,proto3" json:"previous,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostHealthChanged) Reset() {
+	*x = HostHealthChanged{}
+	mi := &file_fleetstream_v1_host_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostHealthChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostHealthChanged) ProtoMessage() {}
+
+func (x *HostHealthChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_host_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostHealthChanged.ProtoReflect.Descriptor instead.
+func (*HostHealthChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_host_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *HostHealthChanged) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *HostHealthChanged) GetPrevious() string {
+	if x != nil {
+		return x.Previous
+	}
+	return ""
+}
+
 var File_fleetstream_v1_host_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_host_proto_rawDesc = "" +
 	"\n" +
-	"\x19fleetstream/v1/host.proto\x12\x0efleetstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x04\n" +
+	"\x19fleetstream/v1/host.proto\x12\x0efleetstream.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x04\n" +
 	"\vHostDetails\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12\x12\n" +
 	"\x04fqdn\x18\x02 \x01(\tR\x04fqdn\x12\x17\n" +
@@ -828,7 +2141,7 @@ const file_fleetstream_v1_host_proto_rawDesc = "" +
 	"\rsystemd_units\x18\x0f \x03(\v2\x1b.fleetstream.v1.SystemdUnitR\fsystemdUnits\"I\n" +
 	"\vSystemdUnit\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12&\n" +
-	"\x0funit_file_state\x18\x02 \x01(\tR\runitFileState\"\xe1\x02\n" +
+	"\x0funit_file_state\x18\x02 \x01(\tR\runitFileState\"\xe7\x05\n" +
 	"\x04Host\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x125\n" +
 	"\adetails\x18\x02 \x01(\v2\x1b.fleetstream.v1.HostDetailsR\adetails\x12\x16\n" +
@@ -838,7 +2151,89 @@ const file_fleetstream_v1_host_proto_rawDesc = "" +
 	"\rregistered_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\fregisteredAt\x129\n" +
 	"\n" +
 	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x18\n" +
-	"\aversion\x18\b \x01(\x04R\aversion\"E\n" +
+	"\aversion\x18\b \x01(\x04R\aversion\x128\n" +
+	"\bprovider\x18\t \x01(\v2\x1c.fleetstream.v1.HostProviderR\bprovider\x12O\n" +
+	"\x12sles_subscriptions\x18\n" +
+	" \x03(\v2 .fleetstream.v1.SlesSubscriptionR\x11slesSubscriptions\x12D\n" +
+	"\x0esaptune_status\x18\v \x01(\v2\x1d.fleetstream.v1.SaptuneStatusR\rsaptuneStatus\x12%\n" +
+	"\x0esaptune_health\x18\f \x01(\tR\rsaptuneHealth\x12#\n" +
+	"\rchecks_health\x18\r \x01(\tR\fchecksHealth\x12\"\n" +
+	"\fderegistered\x18\x0e \x01(\bR\fderegistered\x12C\n" +
+	"\x0fderegistered_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\x0ederegisteredAt\"\xd7\x01\n" +
+	"\fHostProvider\x12\x1a\n" +
+	"\bprovider\x18\x01 \x01(\tR\bprovider\x123\n" +
+	"\x03aws\x18\x02 \x01(\v2\x1f.fleetstream.v1.AwsProviderDataH\x00R\x03aws\x129\n" +
+	"\x05azure\x18\x03 \x01(\v2!.fleetstream.v1.AzureProviderDataH\x00R\x05azure\x123\n" +
+	"\x03gcp\x18\x04 \x01(\v2\x1f.fleetstream.v1.GcpProviderDataH\x00R\x03gcpB\x06\n" +
+	"\x04data\"\x93\x02\n" +
+	"\x0fAwsProviderData\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x15\n" +
+	"\x06ami_id\x18\x02 \x01(\tR\x05amiId\x12+\n" +
+	"\x11availability_zone\x18\x03 \x01(\tR\x10availabilityZone\x12(\n" +
+	"\x10data_disk_number\x18\x04 \x01(\x05R\x0edataDiskNumber\x12\x1f\n" +
+	"\vinstance_id\x18\x05 \x01(\tR\n" +
+	"instanceId\x12#\n" +
+	"\rinstance_type\x18\x06 \x01(\tR\finstanceType\x12\x16\n" +
+	"\x06region\x18\a \x01(\tR\x06region\x12\x15\n" +
+	"\x06vpc_id\x18\b \x01(\tR\x05vpcId\"\xbf\x02\n" +
+	"\x11AzureProviderData\x12\x17\n" +
+	"\avm_name\x18\x01 \x01(\tR\x06vmName\x12\x13\n" +
+	"\x05vm_id\x18\x02 \x01(\tR\x04vmId\x12'\n" +
+	"\x0fsubscription_id\x18\x03 \x01(\tR\x0esubscriptionId\x12%\n" +
+	"\x0eresource_group\x18\x04 \x01(\tR\rresourceGroup\x12\x1a\n" +
+	"\blocation\x18\x05 \x01(\tR\blocation\x12\x17\n" +
+	"\avm_size\x18\x06 \x01(\tR\x06vmSize\x12(\n" +
+	"\x10data_disk_number\x18\a \x01(\x05R\x0edataDiskNumber\x12\x14\n" +
+	"\x05offer\x18\b \x01(\tR\x05offer\x12\x10\n" +
+	"\x03sku\x18\t \x01(\tR\x03sku\x12%\n" +
+	"\x0eadmin_username\x18\n" +
+	" \x01(\tR\radminUsername\"\xdd\x01\n" +
+	"\x0fGcpProviderData\x12\x1f\n" +
+	"\vdisk_number\x18\x01 \x01(\x05R\n" +
+	"diskNumber\x12\x14\n" +
+	"\x05image\x18\x02 \x01(\tR\x05image\x12#\n" +
+	"\rinstance_name\x18\x03 \x01(\tR\finstanceName\x12!\n" +
+	"\fmachine_type\x18\x04 \x01(\tR\vmachineType\x12\x18\n" +
+	"\anetwork\x18\x05 \x01(\tR\anetwork\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\x06 \x01(\tR\tprojectId\x12\x12\n" +
+	"\x04zone\x18\a \x01(\tR\x04zone\"\xb1\x02\n" +
+	"\x10SlesSubscription\x12\x1e\n" +
+	"\n" +
+	"identifier\x18\x01 \x01(\tR\n" +
+	"identifier\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x12\n" +
+	"\x04arch\x18\x03 \x01(\tR\x04arch\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12/\n" +
+	"\x13subscription_status\x18\x05 \x01(\tR\x12subscriptionStatus\x12\x12\n" +
+	"\x04type\x18\x06 \x01(\tR\x04type\x127\n" +
+	"\tstarts_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bstartsAt\x129\n" +
+	"\n" +
+	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x8d\x01\n" +
+	"\rSaptuneStatus\x12\x1c\n" +
+	"\tinstalled\x18\x01 \x01(\bR\tinstalled\x12'\n" +
+	"\x0fpackage_version\x18\x02 \x01(\tR\x0epackageVersion\x125\n" +
+	"\x06tuning\x18\x03 \x01(\v2\x1d.fleetstream.v1.SaptuneTuningR\x06tuning\"\xd9\x03\n" +
+	"\rSaptuneTuning\x12!\n" +
+	"\ftuning_state\x18\x01 \x01(\tR\vtuningState\x12-\n" +
+	"\x12configured_version\x18\x02 \x01(\tR\x11configuredVersion\x12:\n" +
+	"\bservices\x18\x03 \x03(\v2\x1e.fleetstream.v1.SaptuneServiceR\bservices\x12+\n" +
+	"\x11enabled_solutions\x18\x04 \x03(\tR\x10enabledSolutions\x12L\n" +
+	"\x11applied_solutions\x18\x05 \x03(\v2\x1f.fleetstream.v1.SaptuneSolutionR\x10appliedSolutions\x12#\n" +
+	"\renabled_notes\x18\x06 \x03(\tR\fenabledNotes\x12#\n" +
+	"\rapplied_notes\x18\a \x03(\tR\fappliedNotes\x12'\n" +
+	"\x0fstaging_enabled\x18\b \x01(\bR\x0estagingEnabled\x12!\n" +
+	"\fstaged_notes\x18\t \x03(\tR\vstagedNotes\x12)\n" +
+	"\x10staged_solutions\x18\n" +
+	" \x03(\tR\x0fstagedSolutions\"V\n" +
+	"\x0eSaptuneService\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aenabled\x18\x02 \x01(\tR\aenabled\x12\x16\n" +
+	"\x06active\x18\x03 \x01(\tR\x06active\"N\n" +
+	"\x0fSaptuneSolution\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12+\n" +
+	"\x11applied_partially\x18\x02 \x01(\bR\x10appliedPartially\"E\n" +
 	"\fRegisterHost\x125\n" +
 	"\adetails\x18\x01 \x01(\v2\x1b.fleetstream.v1.HostDetailsR\adetails\"q\n" +
 	"\x11UpdateHostDetails\x125\n" +
@@ -860,7 +2255,28 @@ const file_fleetstream_v1_host_proto_rawDesc = "" +
 	"\x10HostDeregistered\x12*\n" +
 	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"E\n" +
 	"\fHostRestored\x125\n" +
-	"\adetails\x18\x01 \x01(\v2\x1b.fleetstream.v1.HostDetailsR\adetailsBGZEgithub.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1;fleetv1b\x06proto3"
+	"\adetails\x18\x01 \x01(\v2\x1b.fleetstream.v1.HostDetailsR\adetails\"J\n" +
+	"\x0eUpdateProvider\x128\n" +
+	"\bprovider\x18\x01 \x01(\v2\x1c.fleetstream.v1.HostProviderR\bprovider\"a\n" +
+	"\x17UpdateSlesSubscriptions\x12F\n" +
+	"\rsubscriptions\x18\x01 \x03(\v2 .fleetstream.v1.SlesSubscriptionR\rsubscriptions\"L\n" +
+	"\x13UpdateSaptuneStatus\x125\n" +
+	"\x06status\x18\x01 \x01(\v2\x1d.fleetstream.v1.SaptuneStatusR\x06status\"q\n" +
+	"\x0eSweepHeartbeat\x12*\n" +
+	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x123\n" +
+	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\"K\n" +
+	"\x0fProviderUpdated\x128\n" +
+	"\bprovider\x18\x01 \x01(\v2\x1c.fleetstream.v1.HostProviderR\bprovider\"b\n" +
+	"\x18SlesSubscriptionsUpdated\x12F\n" +
+	"\rsubscriptions\x18\x01 \x03(\v2 .fleetstream.v1.SlesSubscriptionR\rsubscriptions\"t\n" +
+	"\x14SaptuneStatusUpdated\x125\n" +
+	"\x06status\x18\x01 \x01(\v2\x1d.fleetstream.v1.SaptuneStatusR\x06status\x12%\n" +
+	"\x0esaptune_health\x18\x02 \x01(\tR\rsaptuneHealth\">\n" +
+	"\x17HostChecksHealthChanged\x12#\n" +
+	"\rchecks_health\x18\x01 \x01(\tR\fchecksHealth\"G\n" +
+	"\x11HostHealthChanged\x12\x16\n" +
+	"\x06health\x18\x01 \x01(\tR\x06health\x12\x1a\n" +
+	"\bprevious\x18\x02 \x01(\tR\bpreviousBGZEgithub.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1;fleetv1b\x06proto3"
 
 var (
 	file_fleetstream_v1_host_proto_rawDescOnce sync.Once
@@ -874,45 +2290,84 @@ func file_fleetstream_v1_host_proto_rawDescGZIP() []byte {
 	return file_fleetstream_v1_host_proto_rawDescData
 }
 
-var file_fleetstream_v1_host_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_fleetstream_v1_host_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_fleetstream_v1_host_proto_goTypes = []any{
-	(*HostDetails)(nil),           // 0: fleetstream.v1.HostDetails
-	(*SystemdUnit)(nil),           // 1: fleetstream.v1.SystemdUnit
-	(*Host)(nil),                  // 2: fleetstream.v1.Host
-	(*RegisterHost)(nil),          // 3: fleetstream.v1.RegisterHost
-	(*UpdateHostDetails)(nil),     // 4: fleetstream.v1.UpdateHostDetails
-	(*UpdateHeartbeat)(nil),       // 5: fleetstream.v1.UpdateHeartbeat
-	(*HostRegistered)(nil),        // 6: fleetstream.v1.HostRegistered
-	(*HostDetailsUpdated)(nil),    // 7: fleetstream.v1.HostDetailsUpdated
-	(*HeartbeatSucceeded)(nil),    // 8: fleetstream.v1.HeartbeatSucceeded
-	(*HeartbeatFailed)(nil),       // 9: fleetstream.v1.HeartbeatFailed
-	(*DeregisterHost)(nil),        // 10: fleetstream.v1.DeregisterHost
-	(*HostDeregistered)(nil),      // 11: fleetstream.v1.HostDeregistered
-	(*HostRestored)(nil),          // 12: fleetstream.v1.HostRestored
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*HostDetails)(nil),              // 0: fleetstream.v1.HostDetails
+	(*SystemdUnit)(nil),              // 1: fleetstream.v1.SystemdUnit
+	(*Host)(nil),                     // 2: fleetstream.v1.Host
+	(*HostProvider)(nil),             // 3: fleetstream.v1.HostProvider
+	(*AwsProviderData)(nil),          // 4: fleetstream.v1.AwsProviderData
+	(*AzureProviderData)(nil),        // 5: fleetstream.v1.AzureProviderData
+	(*GcpProviderData)(nil),          // 6: fleetstream.v1.GcpProviderData
+	(*SlesSubscription)(nil),         // 7: fleetstream.v1.SlesSubscription
+	(*SaptuneStatus)(nil),            // 8: fleetstream.v1.SaptuneStatus
+	(*SaptuneTuning)(nil),            // 9: fleetstream.v1.SaptuneTuning
+	(*SaptuneService)(nil),           // 10: fleetstream.v1.SaptuneService
+	(*SaptuneSolution)(nil),          // 11: fleetstream.v1.SaptuneSolution
+	(*RegisterHost)(nil),             // 12: fleetstream.v1.RegisterHost
+	(*UpdateHostDetails)(nil),        // 13: fleetstream.v1.UpdateHostDetails
+	(*UpdateHeartbeat)(nil),          // 14: fleetstream.v1.UpdateHeartbeat
+	(*HostRegistered)(nil),           // 15: fleetstream.v1.HostRegistered
+	(*HostDetailsUpdated)(nil),       // 16: fleetstream.v1.HostDetailsUpdated
+	(*HeartbeatSucceeded)(nil),       // 17: fleetstream.v1.HeartbeatSucceeded
+	(*HeartbeatFailed)(nil),          // 18: fleetstream.v1.HeartbeatFailed
+	(*DeregisterHost)(nil),           // 19: fleetstream.v1.DeregisterHost
+	(*HostDeregistered)(nil),         // 20: fleetstream.v1.HostDeregistered
+	(*HostRestored)(nil),             // 21: fleetstream.v1.HostRestored
+	(*UpdateProvider)(nil),           // 22: fleetstream.v1.UpdateProvider
+	(*UpdateSlesSubscriptions)(nil),  // 23: fleetstream.v1.UpdateSlesSubscriptions
+	(*UpdateSaptuneStatus)(nil),      // 24: fleetstream.v1.UpdateSaptuneStatus
+	(*SweepHeartbeat)(nil),           // 25: fleetstream.v1.SweepHeartbeat
+	(*ProviderUpdated)(nil),          // 26: fleetstream.v1.ProviderUpdated
+	(*SlesSubscriptionsUpdated)(nil), // 27: fleetstream.v1.SlesSubscriptionsUpdated
+	(*SaptuneStatusUpdated)(nil),     // 28: fleetstream.v1.SaptuneStatusUpdated
+	(*HostChecksHealthChanged)(nil),  // 29: fleetstream.v1.HostChecksHealthChanged
+	(*HostHealthChanged)(nil),        // 30: fleetstream.v1.HostHealthChanged
+	(*timestamppb.Timestamp)(nil),    // 31: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 32: google.protobuf.Duration
 }
 var file_fleetstream_v1_host_proto_depIdxs = []int32{
-	13, // 0: fleetstream.v1.HostDetails.last_boot_at:type_name -> google.protobuf.Timestamp
+	31, // 0: fleetstream.v1.HostDetails.last_boot_at:type_name -> google.protobuf.Timestamp
 	1,  // 1: fleetstream.v1.HostDetails.systemd_units:type_name -> fleetstream.v1.SystemdUnit
 	0,  // 2: fleetstream.v1.Host.details:type_name -> fleetstream.v1.HostDetails
-	13, // 3: fleetstream.v1.Host.last_heartbeat_at:type_name -> google.protobuf.Timestamp
-	13, // 4: fleetstream.v1.Host.registered_at:type_name -> google.protobuf.Timestamp
-	13, // 5: fleetstream.v1.Host.updated_at:type_name -> google.protobuf.Timestamp
-	0,  // 6: fleetstream.v1.RegisterHost.details:type_name -> fleetstream.v1.HostDetails
-	0,  // 7: fleetstream.v1.UpdateHostDetails.details:type_name -> fleetstream.v1.HostDetails
-	13, // 8: fleetstream.v1.UpdateHeartbeat.at:type_name -> google.protobuf.Timestamp
-	0,  // 9: fleetstream.v1.HostRegistered.details:type_name -> fleetstream.v1.HostDetails
-	0,  // 10: fleetstream.v1.HostDetailsUpdated.details:type_name -> fleetstream.v1.HostDetails
-	13, // 11: fleetstream.v1.HeartbeatSucceeded.at:type_name -> google.protobuf.Timestamp
-	13, // 12: fleetstream.v1.HeartbeatFailed.last_heartbeat_at:type_name -> google.protobuf.Timestamp
-	13, // 13: fleetstream.v1.DeregisterHost.at:type_name -> google.protobuf.Timestamp
-	13, // 14: fleetstream.v1.HostDeregistered.at:type_name -> google.protobuf.Timestamp
-	0,  // 15: fleetstream.v1.HostRestored.details:type_name -> fleetstream.v1.HostDetails
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	31, // 3: fleetstream.v1.Host.last_heartbeat_at:type_name -> google.protobuf.Timestamp
+	31, // 4: fleetstream.v1.Host.registered_at:type_name -> google.protobuf.Timestamp
+	31, // 5: fleetstream.v1.Host.updated_at:type_name -> google.protobuf.Timestamp
+	3,  // 6: fleetstream.v1.Host.provider:type_name -> fleetstream.v1.HostProvider
+	7,  // 7: fleetstream.v1.Host.sles_subscriptions:type_name -> fleetstream.v1.SlesSubscription
+	8,  // 8: fleetstream.v1.Host.saptune_status:type_name -> fleetstream.v1.SaptuneStatus
+	31, // 9: fleetstream.v1.Host.deregistered_at:type_name -> google.protobuf.Timestamp
+	4,  // 10: fleetstream.v1.HostProvider.aws:type_name -> fleetstream.v1.AwsProviderData
+	5,  // 11: fleetstream.v1.HostProvider.azure:type_name -> fleetstream.v1.AzureProviderData
+	6,  // 12: fleetstream.v1.HostProvider.gcp:type_name -> fleetstream.v1.GcpProviderData
+	31, // 13: fleetstream.v1.SlesSubscription.starts_at:type_name -> google.protobuf.Timestamp
+	31, // 14: fleetstream.v1.SlesSubscription.expires_at:type_name -> google.protobuf.Timestamp
+	9,  // 15: fleetstream.v1.SaptuneStatus.tuning:type_name -> fleetstream.v1.SaptuneTuning
+	10, // 16: fleetstream.v1.SaptuneTuning.services:type_name -> fleetstream.v1.SaptuneService
+	11, // 17: fleetstream.v1.SaptuneTuning.applied_solutions:type_name -> fleetstream.v1.SaptuneSolution
+	0,  // 18: fleetstream.v1.RegisterHost.details:type_name -> fleetstream.v1.HostDetails
+	0,  // 19: fleetstream.v1.UpdateHostDetails.details:type_name -> fleetstream.v1.HostDetails
+	31, // 20: fleetstream.v1.UpdateHeartbeat.at:type_name -> google.protobuf.Timestamp
+	0,  // 21: fleetstream.v1.HostRegistered.details:type_name -> fleetstream.v1.HostDetails
+	0,  // 22: fleetstream.v1.HostDetailsUpdated.details:type_name -> fleetstream.v1.HostDetails
+	31, // 23: fleetstream.v1.HeartbeatSucceeded.at:type_name -> google.protobuf.Timestamp
+	31, // 24: fleetstream.v1.HeartbeatFailed.last_heartbeat_at:type_name -> google.protobuf.Timestamp
+	31, // 25: fleetstream.v1.DeregisterHost.at:type_name -> google.protobuf.Timestamp
+	31, // 26: fleetstream.v1.HostDeregistered.at:type_name -> google.protobuf.Timestamp
+	0,  // 27: fleetstream.v1.HostRestored.details:type_name -> fleetstream.v1.HostDetails
+	3,  // 28: fleetstream.v1.UpdateProvider.provider:type_name -> fleetstream.v1.HostProvider
+	7,  // 29: fleetstream.v1.UpdateSlesSubscriptions.subscriptions:type_name -> fleetstream.v1.SlesSubscription
+	8,  // 30: fleetstream.v1.UpdateSaptuneStatus.status:type_name -> fleetstream.v1.SaptuneStatus
+	31, // 31: fleetstream.v1.SweepHeartbeat.at:type_name -> google.protobuf.Timestamp
+	32, // 32: fleetstream.v1.SweepHeartbeat.timeout:type_name -> google.protobuf.Duration
+	3,  // 33: fleetstream.v1.ProviderUpdated.provider:type_name -> fleetstream.v1.HostProvider
+	7,  // 34: fleetstream.v1.SlesSubscriptionsUpdated.subscriptions:type_name -> fleetstream.v1.SlesSubscription
+	8,  // 35: fleetstream.v1.SaptuneStatusUpdated.status:type_name -> fleetstream.v1.SaptuneStatus
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_fleetstream_v1_host_proto_init() }
@@ -920,13 +2375,18 @@ func file_fleetstream_v1_host_proto_init() {
 	if File_fleetstream_v1_host_proto != nil {
 		return
 	}
+	file_fleetstream_v1_host_proto_msgTypes[3].OneofWrappers = []any{
+		(*HostProvider_Aws)(nil),
+		(*HostProvider_Azure)(nil),
+		(*HostProvider_Gcp)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetstream_v1_host_proto_rawDesc), len(file_fleetstream_v1_host_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -24,6 +24,19 @@ const (
 
 // SapSystem is the sap_system aggregate's state (the fleet.sap_system group
 // table value) and the API's SAP system.
+//
+// Its id is UUIDv5(URL namespace "urn:fleetstream:sap_system", "<SID>/<TENANT>"):
+// the system's SID and the name of the database tenant it runs on (profile
+// dbs/hdb/dbname, or j2ee/dbname), both upper case. Every application server
+// of a system reads the same DEFAULT.PFL, so every agent computes the same id
+// without a lookup. The database is not part of the id: the application side
+// only knows its tenant name and address, and the database it resolves to
+// (database_id) is told by the sap_system database reaction.
+//
+// A state whose registered_at is unset is pending: it holds the instances
+// reported so far, but the system is not registered yet (no event was
+// emitted) because it lacks its database or an ABAP/J2EE instance and a
+// message server. Readers show only registered systems.
 type SapSystem struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -38,11 +51,19 @@ type SapSystem struct {
 	// Set when its last instance left; re-registration restores it.
 	Deregistered bool `protobuf:"varint,7,opt,name=deregistered,proto3" json:"deregistered,omitempty"`
 	// Number of events this system has emitted; the version of the last one.
-	Version       uint64                 `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
-	RegisteredAt  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Version      uint64                 `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
+	RegisteredAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
+	UpdatedAt    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// The database tenant the system runs on (upper case) and the address its
+	// profile names (SAPDBHOST as the agent resolved it).
+	Tenant    string `protobuf:"bytes,11,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	DbAddress string `protobuf:"bytes,12,opt,name=db_address,json=dbAddress,proto3" json:"db_address,omitempty"`
+	// The health of the database as last told (DatabaseAvailable), empty
+	// before; it counts in health.
+	DatabaseHealth string `protobuf:"bytes,13,opt,name=database_health,json=databaseHealth,proto3" json:"database_health,omitempty"`
+	DatabaseSid    string `protobuf:"bytes,14,opt,name=database_sid,json=databaseSid,proto3" json:"database_sid,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SapSystem) Reset() {
@@ -145,6 +166,34 @@ func (x *SapSystem) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *SapSystem) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *SapSystem) GetDbAddress() string {
+	if x != nil {
+		return x.DbAddress
+	}
+	return ""
+}
+
+func (x *SapSystem) GetDatabaseHealth() string {
+	if x != nil {
+		return x.DatabaseHealth
+	}
+	return ""
+}
+
+func (x *SapSystem) GetDatabaseSid() string {
+	if x != nil {
+		return x.DatabaseSid
+	}
+	return ""
+}
+
 // ApplicationInstance is one instance of a SAP system on one host.
 type ApplicationInstance struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -154,7 +203,11 @@ type ApplicationInstance struct {
 	Features string `protobuf:"bytes,3,opt,name=features,proto3" json:"features,omitempty"`
 	Health   string `protobuf:"bytes,4,opt,name=health,proto3" json:"health,omitempty"`
 	// The host's heartbeat is lost: the instance is stale, not critical.
-	Stale         bool `protobuf:"varint,5,opt,name=stale,proto3" json:"stale,omitempty"`
+	Stale bool `protobuf:"varint,5,opt,name=stale,proto3" json:"stale,omitempty"`
+	// Instance name ("D02", "ASCS00") and the virtual host name sapcontrol
+	// reports for it.
+	Name          string `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	Hostname      string `protobuf:"bytes,7,opt,name=hostname,proto3" json:"hostname,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -222,6 +275,20 @@ func (x *ApplicationInstance) GetStale() bool {
 		return x.Stale
 	}
 	return false
+}
+
+func (x *ApplicationInstance) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ApplicationInstance) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
 }
 
 // DeregisterApplicationInstances removes every instance on a host (the host
@@ -324,11 +391,1180 @@ func (x *MarkApplicationInstancesStale) GetStale() bool {
 	return false
 }
 
+// RegisterApplicationInstance registers or updates one application
+// instance a host reports (scenario detection, sap_system_discovery).
+type RegisterApplicationInstance struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Sid    string                 `protobuf:"bytes,1,opt,name=sid,proto3" json:"sid,omitempty"`
+	HostId string                 `protobuf:"bytes,2,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	// Two digits, e.g. "00".
+	InstanceNumber string `protobuf:"bytes,3,opt,name=instance_number,json=instanceNumber,proto3" json:"instance_number,omitempty"`
+	Features       string `protobuf:"bytes,4,opt,name=features,proto3" json:"features,omitempty"`
+	// From the instance's sapcontrol status: GREEN passing, YELLOW warning,
+	// RED critical, GRAY (stopped) unknown.
+	Health string `protobuf:"bytes,5,opt,name=health,proto3" json:"health,omitempty"`
+	// The database tenant (upper case) and address of the system's profile.
+	Tenant        string `protobuf:"bytes,6,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	DbAddress     string `protobuf:"bytes,7,opt,name=db_address,json=dbAddress,proto3" json:"db_address,omitempty"`
+	Name          string `protobuf:"bytes,8,opt,name=name,proto3" json:"name,omitempty"`
+	Hostname      string `protobuf:"bytes,9,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterApplicationInstance) Reset() {
+	*x = RegisterApplicationInstance{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterApplicationInstance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterApplicationInstance) ProtoMessage() {}
+
+func (x *RegisterApplicationInstance) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterApplicationInstance.ProtoReflect.Descriptor instead.
+func (*RegisterApplicationInstance) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RegisterApplicationInstance) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *RegisterApplicationInstance) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *RegisterApplicationInstance) GetInstanceNumber() string {
+	if x != nil {
+		return x.InstanceNumber
+	}
+	return ""
+}
+
+func (x *RegisterApplicationInstance) GetFeatures() string {
+	if x != nil {
+		return x.Features
+	}
+	return ""
+}
+
+func (x *RegisterApplicationInstance) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *RegisterApplicationInstance) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *RegisterApplicationInstance) GetDbAddress() string {
+	if x != nil {
+		return x.DbAddress
+	}
+	return ""
+}
+
+func (x *RegisterApplicationInstance) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RegisterApplicationInstance) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+// MarkApplicationInstanceAbsent removes an instance its host no longer
+// reports. Sent for an instance that moved, it is a no-op: the instance is
+// then on another host.
+type MarkApplicationInstanceAbsent struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	HostId         string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	InstanceNumber string                 `protobuf:"bytes,2,opt,name=instance_number,json=instanceNumber,proto3" json:"instance_number,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *MarkApplicationInstanceAbsent) Reset() {
+	*x = MarkApplicationInstanceAbsent{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkApplicationInstanceAbsent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkApplicationInstanceAbsent) ProtoMessage() {}
+
+func (x *MarkApplicationInstanceAbsent) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkApplicationInstanceAbsent.ProtoReflect.Descriptor instead.
+func (*MarkApplicationInstanceAbsent) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *MarkApplicationInstanceAbsent) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *MarkApplicationInstanceAbsent) GetInstanceNumber() string {
+	if x != nil {
+		return x.InstanceNumber
+	}
+	return ""
+}
+
+// DatabaseAvailable tells a SAP system the database its tenant resolves to
+// and that database's health; sent by the sap_system database reaction
+// when the database appears or its health changes.
+type DatabaseAvailable struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DatabaseId    string                 `protobuf:"bytes,1,opt,name=database_id,json=databaseId,proto3" json:"database_id,omitempty"`
+	Sid           string                 `protobuf:"bytes,2,opt,name=sid,proto3" json:"sid,omitempty"`
+	Health        string                 `protobuf:"bytes,3,opt,name=health,proto3" json:"health,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DatabaseAvailable) Reset() {
+	*x = DatabaseAvailable{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatabaseAvailable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatabaseAvailable) ProtoMessage() {}
+
+func (x *DatabaseAvailable) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatabaseAvailable.ProtoReflect.Descriptor instead.
+func (*DatabaseAvailable) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DatabaseAvailable) GetDatabaseId() string {
+	if x != nil {
+		return x.DatabaseId
+	}
+	return ""
+}
+
+func (x *DatabaseAvailable) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *DatabaseAvailable) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+// SapSystemRegistered: the system has its database, an ABAP or J2EE
+// instance and a message server. ApplicationInstanceRegistered events for
+// its instances follow.
+type SapSystemRegistered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sid           string                 `protobuf:"bytes,1,opt,name=sid,proto3" json:"sid,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	DatabaseId    string                 `protobuf:"bytes,3,opt,name=database_id,json=databaseId,proto3" json:"database_id,omitempty"`
+	Health        string                 `protobuf:"bytes,4,opt,name=health,proto3" json:"health,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SapSystemRegistered) Reset() {
+	*x = SapSystemRegistered{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SapSystemRegistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SapSystemRegistered) ProtoMessage() {}
+
+func (x *SapSystemRegistered) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SapSystemRegistered.ProtoReflect.Descriptor instead.
+func (*SapSystemRegistered) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SapSystemRegistered) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *SapSystemRegistered) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *SapSystemRegistered) GetDatabaseId() string {
+	if x != nil {
+		return x.DatabaseId
+	}
+	return ""
+}
+
+func (x *SapSystemRegistered) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+type ApplicationInstanceRegistered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Instance      *ApplicationInstance   `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplicationInstanceRegistered) Reset() {
+	*x = ApplicationInstanceRegistered{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplicationInstanceRegistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplicationInstanceRegistered) ProtoMessage() {}
+
+func (x *ApplicationInstanceRegistered) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplicationInstanceRegistered.ProtoReflect.Descriptor instead.
+func (*ApplicationInstanceRegistered) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ApplicationInstanceRegistered) GetInstance() *ApplicationInstance {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
+// ApplicationInstanceMoved: a (clustered) instance reappeared on another
+// host.
+type ApplicationInstanceMoved struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	InstanceNumber string                 `protobuf:"bytes,1,opt,name=instance_number,json=instanceNumber,proto3" json:"instance_number,omitempty"`
+	FromHostId     string                 `protobuf:"bytes,2,opt,name=from_host_id,json=fromHostId,proto3" json:"from_host_id,omitempty"`
+	ToHostId       string                 `protobuf:"bytes,3,opt,name=to_host_id,json=toHostId,proto3" json:"to_host_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ApplicationInstanceMoved) Reset() {
+	*x = ApplicationInstanceMoved{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplicationInstanceMoved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplicationInstanceMoved) ProtoMessage() {}
+
+func (x *ApplicationInstanceMoved) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplicationInstanceMoved.ProtoReflect.Descriptor instead.
+func (*ApplicationInstanceMoved) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ApplicationInstanceMoved) GetInstanceNumber() string {
+	if x != nil {
+		return x.InstanceNumber
+	}
+	return ""
+}
+
+func (x *ApplicationInstanceMoved) GetFromHostId() string {
+	if x != nil {
+		return x.FromHostId
+	}
+	return ""
+}
+
+func (x *ApplicationInstanceMoved) GetToHostId() string {
+	if x != nil {
+		return x.ToHostId
+	}
+	return ""
+}
+
+type ApplicationInstanceHealthChanged struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	HostId         string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	InstanceNumber string                 `protobuf:"bytes,2,opt,name=instance_number,json=instanceNumber,proto3" json:"instance_number,omitempty"`
+	Health         string                 `protobuf:"bytes,3,opt,name=health,proto3" json:"health,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ApplicationInstanceHealthChanged) Reset() {
+	*x = ApplicationInstanceHealthChanged{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplicationInstanceHealthChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplicationInstanceHealthChanged) ProtoMessage() {}
+
+func (x *ApplicationInstanceHealthChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplicationInstanceHealthChanged.ProtoReflect.Descriptor instead.
+func (*ApplicationInstanceHealthChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ApplicationInstanceHealthChanged) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *ApplicationInstanceHealthChanged) GetInstanceNumber() string {
+	if x != nil {
+		return x.InstanceNumber
+	}
+	return ""
+}
+
+func (x *ApplicationInstanceHealthChanged) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+// ApplicationInstanceMarkedAbsent: its host no longer reports it.
+type ApplicationInstanceMarkedAbsent struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	HostId         string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	InstanceNumber string                 `protobuf:"bytes,2,opt,name=instance_number,json=instanceNumber,proto3" json:"instance_number,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ApplicationInstanceMarkedAbsent) Reset() {
+	*x = ApplicationInstanceMarkedAbsent{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplicationInstanceMarkedAbsent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplicationInstanceMarkedAbsent) ProtoMessage() {}
+
+func (x *ApplicationInstanceMarkedAbsent) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplicationInstanceMarkedAbsent.ProtoReflect.Descriptor instead.
+func (*ApplicationInstanceMarkedAbsent) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ApplicationInstanceMarkedAbsent) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *ApplicationInstanceMarkedAbsent) GetInstanceNumber() string {
+	if x != nil {
+		return x.InstanceNumber
+	}
+	return ""
+}
+
+// ApplicationInstanceDeregistered: its host was deregistered.
+type ApplicationInstanceDeregistered struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	HostId         string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	InstanceNumber string                 `protobuf:"bytes,2,opt,name=instance_number,json=instanceNumber,proto3" json:"instance_number,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ApplicationInstanceDeregistered) Reset() {
+	*x = ApplicationInstanceDeregistered{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplicationInstanceDeregistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplicationInstanceDeregistered) ProtoMessage() {}
+
+func (x *ApplicationInstanceDeregistered) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplicationInstanceDeregistered.ProtoReflect.Descriptor instead.
+func (*ApplicationInstanceDeregistered) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ApplicationInstanceDeregistered) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *ApplicationInstanceDeregistered) GetInstanceNumber() string {
+	if x != nil {
+		return x.InstanceNumber
+	}
+	return ""
+}
+
+type ApplicationInstanceStaleChanged struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	HostId         string                 `protobuf:"bytes,1,opt,name=host_id,json=hostId,proto3" json:"host_id,omitempty"`
+	InstanceNumber string                 `protobuf:"bytes,2,opt,name=instance_number,json=instanceNumber,proto3" json:"instance_number,omitempty"`
+	Stale          bool                   `protobuf:"varint,3,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ApplicationInstanceStaleChanged) Reset() {
+	*x = ApplicationInstanceStaleChanged{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplicationInstanceStaleChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplicationInstanceStaleChanged) ProtoMessage() {}
+
+func (x *ApplicationInstanceStaleChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplicationInstanceStaleChanged.ProtoReflect.Descriptor instead.
+func (*ApplicationInstanceStaleChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ApplicationInstanceStaleChanged) GetHostId() string {
+	if x != nil {
+		return x.HostId
+	}
+	return ""
+}
+
+func (x *ApplicationInstanceStaleChanged) GetInstanceNumber() string {
+	if x != nil {
+		return x.InstanceNumber
+	}
+	return ""
+}
+
+func (x *ApplicationInstanceStaleChanged) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+type SapSystemHealthChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Health        string                 `protobuf:"bytes,1,opt,name=health,proto3" json:"health,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SapSystemHealthChanged) Reset() {
+	*x = SapSystemHealthChanged{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SapSystemHealthChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SapSystemHealthChanged) ProtoMessage() {}
+
+func (x *SapSystemHealthChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SapSystemHealthChanged.ProtoReflect.Descriptor instead.
+func (*SapSystemHealthChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *SapSystemHealthChanged) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+// SapSystemDatabaseChanged: the system's tenant now resolves to another
+// database.
+type SapSystemDatabaseChanged struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DatabaseId    string                 `protobuf:"bytes,1,opt,name=database_id,json=databaseId,proto3" json:"database_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SapSystemDatabaseChanged) Reset() {
+	*x = SapSystemDatabaseChanged{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SapSystemDatabaseChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SapSystemDatabaseChanged) ProtoMessage() {}
+
+func (x *SapSystemDatabaseChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SapSystemDatabaseChanged.ProtoReflect.Descriptor instead.
+func (*SapSystemDatabaseChanged) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SapSystemDatabaseChanged) GetDatabaseId() string {
+	if x != nil {
+		return x.DatabaseId
+	}
+	return ""
+}
+
+// SapSystemDeregistered: the instances that made it a system (an ABAP or
+// J2EE instance, a message server) left.
+type SapSystemDeregistered struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SapSystemDeregistered) Reset() {
+	*x = SapSystemDeregistered{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SapSystemDeregistered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SapSystemDeregistered) ProtoMessage() {}
+
+func (x *SapSystemDeregistered) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SapSystemDeregistered.ProtoReflect.Descriptor instead.
+func (*SapSystemDeregistered) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SapSystemDeregistered) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SapSystemTombstoned: its last instance left. The state is kept (with
+// deregistered set) so a later registration continues its versions.
+type SapSystemTombstoned struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SapSystemTombstoned) Reset() {
+	*x = SapSystemTombstoned{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SapSystemTombstoned) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SapSystemTombstoned) ProtoMessage() {}
+
+func (x *SapSystemTombstoned) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SapSystemTombstoned.ProtoReflect.Descriptor instead.
+func (*SapSystemTombstoned) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{17}
+}
+
+// SapSystemRestored: a deregistered system is a system again.
+type SapSystemRestored struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SapSystemRestored) Reset() {
+	*x = SapSystemRestored{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SapSystemRestored) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SapSystemRestored) ProtoMessage() {}
+
+func (x *SapSystemRestored) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SapSystemRestored.ProtoReflect.Descriptor instead.
+func (*SapSystemRestored) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{18}
+}
+
+// SapDatabaseDependencies is the value of the sap_system database
+// reaction's table (processors/sap_system), keyed by database tenant name
+// (upper case): the databases that have a tenant of that name and the SAP
+// systems that run on one.
+type SapDatabaseDependencies struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by id.
+	Databases     []*TenantDatabase  `protobuf:"bytes,1,rep,name=databases,proto3" json:"databases,omitempty"`
+	SapSystems    []*TenantSapSystem `protobuf:"bytes,2,rep,name=sap_systems,json=sapSystems,proto3" json:"sap_systems,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SapDatabaseDependencies) Reset() {
+	*x = SapDatabaseDependencies{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SapDatabaseDependencies) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SapDatabaseDependencies) ProtoMessage() {}
+
+func (x *SapDatabaseDependencies) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SapDatabaseDependencies.ProtoReflect.Descriptor instead.
+func (*SapDatabaseDependencies) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SapDatabaseDependencies) GetDatabases() []*TenantDatabase {
+	if x != nil {
+		return x.Databases
+	}
+	return nil
+}
+
+func (x *SapDatabaseDependencies) GetSapSystems() []*TenantSapSystem {
+	if x != nil {
+		return x.SapSystems
+	}
+	return nil
+}
+
+// TenantDatabase is a database as its last event showed it.
+type TenantDatabase struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Sid    string                 `protobuf:"bytes,2,opt,name=sid,proto3" json:"sid,omitempty"`
+	Health string                 `protobuf:"bytes,3,opt,name=health,proto3" json:"health,omitempty"`
+	// Addresses of the hosts of its instances, sorted.
+	IpAddresses   []string `protobuf:"bytes,4,rep,name=ip_addresses,json=ipAddresses,proto3" json:"ip_addresses,omitempty"`
+	Deregistered  bool     `protobuf:"varint,5,opt,name=deregistered,proto3" json:"deregistered,omitempty"`
+	Version       uint64   `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantDatabase) Reset() {
+	*x = TenantDatabase{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantDatabase) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantDatabase) ProtoMessage() {}
+
+func (x *TenantDatabase) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantDatabase.ProtoReflect.Descriptor instead.
+func (*TenantDatabase) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *TenantDatabase) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TenantDatabase) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *TenantDatabase) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *TenantDatabase) GetIpAddresses() []string {
+	if x != nil {
+		return x.IpAddresses
+	}
+	return nil
+}
+
+func (x *TenantDatabase) GetDeregistered() bool {
+	if x != nil {
+		return x.Deregistered
+	}
+	return false
+}
+
+func (x *TenantDatabase) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// TenantSapSystem is a SAP system that runs on the tenant, and what it was
+// last told.
+type TenantSapSystem struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Id             string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	DbAddress      string                 `protobuf:"bytes,2,opt,name=db_address,json=dbAddress,proto3" json:"db_address,omitempty"`
+	ToldDatabaseId string                 `protobuf:"bytes,3,opt,name=told_database_id,json=toldDatabaseId,proto3" json:"told_database_id,omitempty"`
+	ToldHealth     string                 `protobuf:"bytes,4,opt,name=told_health,json=toldHealth,proto3" json:"told_health,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TenantSapSystem) Reset() {
+	*x = TenantSapSystem{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantSapSystem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantSapSystem) ProtoMessage() {}
+
+func (x *TenantSapSystem) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantSapSystem.ProtoReflect.Descriptor instead.
+func (*TenantSapSystem) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *TenantSapSystem) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TenantSapSystem) GetDbAddress() string {
+	if x != nil {
+		return x.DbAddress
+	}
+	return ""
+}
+
+func (x *TenantSapSystem) GetToldDatabaseId() string {
+	if x != nil {
+		return x.ToldDatabaseId
+	}
+	return ""
+}
+
+func (x *TenantSapSystem) GetToldHealth() string {
+	if x != nil {
+		return x.ToldHealth
+	}
+	return ""
+}
+
+// SapDatabaseDependencyUpdate is sent on the reaction's loop topic, keyed
+// by tenant name.
+type SapDatabaseDependencyUpdate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Subject:
+	//
+	//	*SapDatabaseDependencyUpdate_Database
+	//	*SapDatabaseDependencyUpdate_SapSystem
+	Subject isSapDatabaseDependencyUpdate_Subject `protobuf_oneof:"subject"`
+	// The record that caused it: commands derive their ids, time and trace
+	// from it.
+	Cause         string                 `protobuf:"bytes,3,opt,name=cause,proto3" json:"cause,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	TraceId       string                 `protobuf:"bytes,5,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SapDatabaseDependencyUpdate) Reset() {
+	*x = SapDatabaseDependencyUpdate{}
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SapDatabaseDependencyUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SapDatabaseDependencyUpdate) ProtoMessage() {}
+
+func (x *SapDatabaseDependencyUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_sap_system_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SapDatabaseDependencyUpdate.ProtoReflect.Descriptor instead.
+func (*SapDatabaseDependencyUpdate) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_sap_system_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SapDatabaseDependencyUpdate) GetSubject() isSapDatabaseDependencyUpdate_Subject {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *SapDatabaseDependencyUpdate) GetDatabase() *TenantDatabase {
+	if x != nil {
+		if x, ok := x.Subject.(*SapDatabaseDependencyUpdate_Database); ok {
+			return x.Database
+		}
+	}
+	return nil
+}
+
+func (x *SapDatabaseDependencyUpdate) GetSapSystem() *TenantSapSystem {
+	if x != nil {
+		if x, ok := x.Subject.(*SapDatabaseDependencyUpdate_SapSystem); ok {
+			return x.SapSystem
+		}
+	}
+	return nil
+}
+
+func (x *SapDatabaseDependencyUpdate) GetCause() string {
+	if x != nil {
+		return x.Cause
+	}
+	return ""
+}
+
+func (x *SapDatabaseDependencyUpdate) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *SapDatabaseDependencyUpdate) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
+type isSapDatabaseDependencyUpdate_Subject interface {
+	isSapDatabaseDependencyUpdate_Subject()
+}
+
+type SapDatabaseDependencyUpdate_Database struct {
+	Database *TenantDatabase `protobuf:"bytes,1,opt,name=database,proto3,oneof"`
+}
+
+type SapDatabaseDependencyUpdate_SapSystem struct {
+	SapSystem *TenantSapSystem `protobuf:"bytes,2,opt,name=sap_system,json=sapSystem,proto3,oneof"`
+}
+
+func (*SapDatabaseDependencyUpdate_Database) isSapDatabaseDependencyUpdate_Subject() {}
+
+func (*SapDatabaseDependencyUpdate_SapSystem) isSapDatabaseDependencyUpdate_Subject() {}
+
 var File_fleetstream_v1_sap_system_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_sap_system_proto_rawDesc = "" +
 	"\n" +
-	"\x1ffleetstream/v1/sap_system.proto\x12\x0efleetstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x03\n" +
+	"\x1ffleetstream/v1/sap_system.proto\x12\x0efleetstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x04\n" +
 	"\tSapSystem\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03sid\x18\x02 \x01(\tR\x03sid\x12\x12\n" +
@@ -342,18 +1578,107 @@ const file_fleetstream_v1_sap_system_proto_rawDesc = "" +
 	"\rregistered_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\fregisteredAt\x129\n" +
 	"\n" +
 	"updated_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xa1\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x16\n" +
+	"\x06tenant\x18\v \x01(\tR\x06tenant\x12\x1d\n" +
+	"\n" +
+	"db_address\x18\f \x01(\tR\tdbAddress\x12'\n" +
+	"\x0fdatabase_health\x18\r \x01(\tR\x0edatabaseHealth\x12!\n" +
+	"\fdatabase_sid\x18\x0e \x01(\tR\vdatabaseSid\"\xd1\x01\n" +
 	"\x13ApplicationInstance\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12'\n" +
 	"\x0finstance_number\x18\x02 \x01(\tR\x0einstanceNumber\x12\x1a\n" +
 	"\bfeatures\x18\x03 \x01(\tR\bfeatures\x12\x16\n" +
 	"\x06health\x18\x04 \x01(\tR\x06health\x12\x14\n" +
-	"\x05stale\x18\x05 \x01(\bR\x05stale\"9\n" +
+	"\x05stale\x18\x05 \x01(\bR\x05stale\x12\x12\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\x12\x1a\n" +
+	"\bhostname\x18\a \x01(\tR\bhostname\"9\n" +
 	"\x1eDeregisterApplicationInstances\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\"N\n" +
 	"\x1dMarkApplicationInstancesStale\x12\x17\n" +
 	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12\x14\n" +
-	"\x05stale\x18\x02 \x01(\bR\x05staleBGZEgithub.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1;fleetv1b\x06proto3"
+	"\x05stale\x18\x02 \x01(\bR\x05stale\"\x8c\x02\n" +
+	"\x1bRegisterApplicationInstance\x12\x10\n" +
+	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x17\n" +
+	"\ahost_id\x18\x02 \x01(\tR\x06hostId\x12'\n" +
+	"\x0finstance_number\x18\x03 \x01(\tR\x0einstanceNumber\x12\x1a\n" +
+	"\bfeatures\x18\x04 \x01(\tR\bfeatures\x12\x16\n" +
+	"\x06health\x18\x05 \x01(\tR\x06health\x12\x16\n" +
+	"\x06tenant\x18\x06 \x01(\tR\x06tenant\x12\x1d\n" +
+	"\n" +
+	"db_address\x18\a \x01(\tR\tdbAddress\x12\x12\n" +
+	"\x04name\x18\b \x01(\tR\x04name\x12\x1a\n" +
+	"\bhostname\x18\t \x01(\tR\bhostname\"a\n" +
+	"\x1dMarkApplicationInstanceAbsent\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12'\n" +
+	"\x0finstance_number\x18\x02 \x01(\tR\x0einstanceNumber\"^\n" +
+	"\x11DatabaseAvailable\x12\x1f\n" +
+	"\vdatabase_id\x18\x01 \x01(\tR\n" +
+	"databaseId\x12\x10\n" +
+	"\x03sid\x18\x02 \x01(\tR\x03sid\x12\x16\n" +
+	"\x06health\x18\x03 \x01(\tR\x06health\"t\n" +
+	"\x13SapSystemRegistered\x12\x10\n" +
+	"\x03sid\x18\x01 \x01(\tR\x03sid\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1f\n" +
+	"\vdatabase_id\x18\x03 \x01(\tR\n" +
+	"databaseId\x12\x16\n" +
+	"\x06health\x18\x04 \x01(\tR\x06health\"`\n" +
+	"\x1dApplicationInstanceRegistered\x12?\n" +
+	"\binstance\x18\x01 \x01(\v2#.fleetstream.v1.ApplicationInstanceR\binstance\"\x83\x01\n" +
+	"\x18ApplicationInstanceMoved\x12'\n" +
+	"\x0finstance_number\x18\x01 \x01(\tR\x0einstanceNumber\x12 \n" +
+	"\ffrom_host_id\x18\x02 \x01(\tR\n" +
+	"fromHostId\x12\x1c\n" +
+	"\n" +
+	"to_host_id\x18\x03 \x01(\tR\btoHostId\"|\n" +
+	" ApplicationInstanceHealthChanged\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12'\n" +
+	"\x0finstance_number\x18\x02 \x01(\tR\x0einstanceNumber\x12\x16\n" +
+	"\x06health\x18\x03 \x01(\tR\x06health\"c\n" +
+	"\x1fApplicationInstanceMarkedAbsent\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12'\n" +
+	"\x0finstance_number\x18\x02 \x01(\tR\x0einstanceNumber\"c\n" +
+	"\x1fApplicationInstanceDeregistered\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12'\n" +
+	"\x0finstance_number\x18\x02 \x01(\tR\x0einstanceNumber\"y\n" +
+	"\x1fApplicationInstanceStaleChanged\x12\x17\n" +
+	"\ahost_id\x18\x01 \x01(\tR\x06hostId\x12'\n" +
+	"\x0finstance_number\x18\x02 \x01(\tR\x0einstanceNumber\x12\x14\n" +
+	"\x05stale\x18\x03 \x01(\bR\x05stale\"0\n" +
+	"\x16SapSystemHealthChanged\x12\x16\n" +
+	"\x06health\x18\x01 \x01(\tR\x06health\";\n" +
+	"\x18SapSystemDatabaseChanged\x12\x1f\n" +
+	"\vdatabase_id\x18\x01 \x01(\tR\n" +
+	"databaseId\"/\n" +
+	"\x15SapSystemDeregistered\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x15\n" +
+	"\x13SapSystemTombstoned\"\x13\n" +
+	"\x11SapSystemRestored\"\x99\x01\n" +
+	"\x17SapDatabaseDependencies\x12<\n" +
+	"\tdatabases\x18\x01 \x03(\v2\x1e.fleetstream.v1.TenantDatabaseR\tdatabases\x12@\n" +
+	"\vsap_systems\x18\x02 \x03(\v2\x1f.fleetstream.v1.TenantSapSystemR\n" +
+	"sapSystems\"\xab\x01\n" +
+	"\x0eTenantDatabase\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03sid\x18\x02 \x01(\tR\x03sid\x12\x16\n" +
+	"\x06health\x18\x03 \x01(\tR\x06health\x12!\n" +
+	"\fip_addresses\x18\x04 \x03(\tR\vipAddresses\x12\"\n" +
+	"\fderegistered\x18\x05 \x01(\bR\fderegistered\x12\x18\n" +
+	"\aversion\x18\x06 \x01(\x04R\aversion\"\x8b\x01\n" +
+	"\x0fTenantSapSystem\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"db_address\x18\x02 \x01(\tR\tdbAddress\x12(\n" +
+	"\x10told_database_id\x18\x03 \x01(\tR\x0etoldDatabaseId\x12\x1f\n" +
+	"\vtold_health\x18\x04 \x01(\tR\n" +
+	"toldHealth\"\x85\x02\n" +
+	"\x1bSapDatabaseDependencyUpdate\x12<\n" +
+	"\bdatabase\x18\x01 \x01(\v2\x1e.fleetstream.v1.TenantDatabaseH\x00R\bdatabase\x12@\n" +
+	"\n" +
+	"sap_system\x18\x02 \x01(\v2\x1f.fleetstream.v1.TenantSapSystemH\x00R\tsapSystem\x12\x14\n" +
+	"\x05cause\x18\x03 \x01(\tR\x05cause\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x19\n" +
+	"\btrace_id\x18\x05 \x01(\tR\atraceIdB\t\n" +
+	"\asubjectBGZEgithub.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1;fleetv1b\x06proto3"
 
 var (
 	file_fleetstream_v1_sap_system_proto_rawDescOnce sync.Once
@@ -367,23 +1692,48 @@ func file_fleetstream_v1_sap_system_proto_rawDescGZIP() []byte {
 	return file_fleetstream_v1_sap_system_proto_rawDescData
 }
 
-var file_fleetstream_v1_sap_system_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_fleetstream_v1_sap_system_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_fleetstream_v1_sap_system_proto_goTypes = []any{
-	(*SapSystem)(nil),                      // 0: fleetstream.v1.SapSystem
-	(*ApplicationInstance)(nil),            // 1: fleetstream.v1.ApplicationInstance
-	(*DeregisterApplicationInstances)(nil), // 2: fleetstream.v1.DeregisterApplicationInstances
-	(*MarkApplicationInstancesStale)(nil),  // 3: fleetstream.v1.MarkApplicationInstancesStale
-	(*timestamppb.Timestamp)(nil),          // 4: google.protobuf.Timestamp
+	(*SapSystem)(nil),                        // 0: fleetstream.v1.SapSystem
+	(*ApplicationInstance)(nil),              // 1: fleetstream.v1.ApplicationInstance
+	(*DeregisterApplicationInstances)(nil),   // 2: fleetstream.v1.DeregisterApplicationInstances
+	(*MarkApplicationInstancesStale)(nil),    // 3: fleetstream.v1.MarkApplicationInstancesStale
+	(*RegisterApplicationInstance)(nil),      // 4: fleetstream.v1.RegisterApplicationInstance
+	(*MarkApplicationInstanceAbsent)(nil),    // 5: fleetstream.v1.MarkApplicationInstanceAbsent
+	(*DatabaseAvailable)(nil),                // 6: fleetstream.v1.DatabaseAvailable
+	(*SapSystemRegistered)(nil),              // 7: fleetstream.v1.SapSystemRegistered
+	(*ApplicationInstanceRegistered)(nil),    // 8: fleetstream.v1.ApplicationInstanceRegistered
+	(*ApplicationInstanceMoved)(nil),         // 9: fleetstream.v1.ApplicationInstanceMoved
+	(*ApplicationInstanceHealthChanged)(nil), // 10: fleetstream.v1.ApplicationInstanceHealthChanged
+	(*ApplicationInstanceMarkedAbsent)(nil),  // 11: fleetstream.v1.ApplicationInstanceMarkedAbsent
+	(*ApplicationInstanceDeregistered)(nil),  // 12: fleetstream.v1.ApplicationInstanceDeregistered
+	(*ApplicationInstanceStaleChanged)(nil),  // 13: fleetstream.v1.ApplicationInstanceStaleChanged
+	(*SapSystemHealthChanged)(nil),           // 14: fleetstream.v1.SapSystemHealthChanged
+	(*SapSystemDatabaseChanged)(nil),         // 15: fleetstream.v1.SapSystemDatabaseChanged
+	(*SapSystemDeregistered)(nil),            // 16: fleetstream.v1.SapSystemDeregistered
+	(*SapSystemTombstoned)(nil),              // 17: fleetstream.v1.SapSystemTombstoned
+	(*SapSystemRestored)(nil),                // 18: fleetstream.v1.SapSystemRestored
+	(*SapDatabaseDependencies)(nil),          // 19: fleetstream.v1.SapDatabaseDependencies
+	(*TenantDatabase)(nil),                   // 20: fleetstream.v1.TenantDatabase
+	(*TenantSapSystem)(nil),                  // 21: fleetstream.v1.TenantSapSystem
+	(*SapDatabaseDependencyUpdate)(nil),      // 22: fleetstream.v1.SapDatabaseDependencyUpdate
+	(*timestamppb.Timestamp)(nil),            // 23: google.protobuf.Timestamp
 }
 var file_fleetstream_v1_sap_system_proto_depIdxs = []int32{
-	1, // 0: fleetstream.v1.SapSystem.application_instances:type_name -> fleetstream.v1.ApplicationInstance
-	4, // 1: fleetstream.v1.SapSystem.registered_at:type_name -> google.protobuf.Timestamp
-	4, // 2: fleetstream.v1.SapSystem.updated_at:type_name -> google.protobuf.Timestamp
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	1,  // 0: fleetstream.v1.SapSystem.application_instances:type_name -> fleetstream.v1.ApplicationInstance
+	23, // 1: fleetstream.v1.SapSystem.registered_at:type_name -> google.protobuf.Timestamp
+	23, // 2: fleetstream.v1.SapSystem.updated_at:type_name -> google.protobuf.Timestamp
+	1,  // 3: fleetstream.v1.ApplicationInstanceRegistered.instance:type_name -> fleetstream.v1.ApplicationInstance
+	20, // 4: fleetstream.v1.SapDatabaseDependencies.databases:type_name -> fleetstream.v1.TenantDatabase
+	21, // 5: fleetstream.v1.SapDatabaseDependencies.sap_systems:type_name -> fleetstream.v1.TenantSapSystem
+	20, // 6: fleetstream.v1.SapDatabaseDependencyUpdate.database:type_name -> fleetstream.v1.TenantDatabase
+	21, // 7: fleetstream.v1.SapDatabaseDependencyUpdate.sap_system:type_name -> fleetstream.v1.TenantSapSystem
+	23, // 8: fleetstream.v1.SapDatabaseDependencyUpdate.at:type_name -> google.protobuf.Timestamp
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_fleetstream_v1_sap_system_proto_init() }
@@ -391,13 +1741,17 @@ func file_fleetstream_v1_sap_system_proto_init() {
 	if File_fleetstream_v1_sap_system_proto != nil {
 		return
 	}
+	file_fleetstream_v1_sap_system_proto_msgTypes[22].OneofWrappers = []any{
+		(*SapDatabaseDependencyUpdate_Database)(nil),
+		(*SapDatabaseDependencyUpdate_SapSystem)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetstream_v1_sap_system_proto_rawDesc), len(file_fleetstream_v1_sap_system_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

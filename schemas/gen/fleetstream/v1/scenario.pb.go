@@ -35,7 +35,23 @@ type ScenarioState struct {
 	HostRegistered bool `protobuf:"varint,3,opt,name=host_registered,json=hostRegistered,proto3" json:"host_registered,omitempty"`
 	// cloud_resources collections (the agent id is a collection key): the
 	// resources that exist and the chunks of the collection under way.
-	Resources     *ResourceCollectionState `protobuf:"bytes,4,opt,name=resources,proto3" json:"resources,omitempty"`
+	Resources *ResourceCollectionState `protobuf:"bytes,4,opt,name=resources,proto3" json:"resources,omitempty"`
+	// The host facts last sent in a command (cloud_discovery,
+	// subscription_discovery, saptune_discovery): a payload whose bytes
+	// changed but whose facts did not (saptune's publish time) sends nothing.
+	Provider          *HostProvider      `protobuf:"bytes,10,opt,name=provider,proto3" json:"provider,omitempty"`
+	SlesSubscriptions *SlesSubscriptions `protobuf:"bytes,11,opt,name=sles_subscriptions,json=slesSubscriptions,proto3" json:"sles_subscriptions,omitempty"`
+	SaptuneStatus     *SaptuneStatus     `protobuf:"bytes,12,opt,name=saptune_status,json=saptuneStatus,proto3" json:"saptune_status,omitempty"`
+	// The cluster (its id as the agent reports it) this agent's host is
+	// registered to; empty when not clustered.
+	ClusterId string `protobuf:"bytes,20,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// Hash (xxhash64) of the last cluster command sent, so a discovery that
+	// changes nothing the cluster aggregate sees sends nothing.
+	ClusterCommand uint64 `protobuf:"fixed64,21,opt,name=cluster_command,json=clusterCommand,proto3" json:"cluster_command,omitempty"`
+	// The SAP application and database instances this agent's host last
+	// reported, sorted by aggregate id and instance number: the next
+	// sap_system_discovery is diffed against them.
+	SapInstances  []*SapInstanceReport `protobuf:"bytes,30,rep,name=sap_instances,json=sapInstances,proto3" json:"sap_instances,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -98,19 +114,192 @@ func (x *ScenarioState) GetResources() *ResourceCollectionState {
 	return nil
 }
 
+func (x *ScenarioState) GetProvider() *HostProvider {
+	if x != nil {
+		return x.Provider
+	}
+	return nil
+}
+
+func (x *ScenarioState) GetSlesSubscriptions() *SlesSubscriptions {
+	if x != nil {
+		return x.SlesSubscriptions
+	}
+	return nil
+}
+
+func (x *ScenarioState) GetSaptuneStatus() *SaptuneStatus {
+	if x != nil {
+		return x.SaptuneStatus
+	}
+	return nil
+}
+
+func (x *ScenarioState) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *ScenarioState) GetClusterCommand() uint64 {
+	if x != nil {
+		return x.ClusterCommand
+	}
+	return 0
+}
+
+func (x *ScenarioState) GetSapInstances() []*SapInstanceReport {
+	if x != nil {
+		return x.SapInstances
+	}
+	return nil
+}
+
+// SapInstanceReport is one instance an agent reported, as last sent.
+type SapInstanceReport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sap_system or database aggregate it belongs to.
+	AggregateId    string `protobuf:"bytes,1,opt,name=aggregate_id,json=aggregateId,proto3" json:"aggregate_id,omitempty"`
+	Database       bool   `protobuf:"varint,2,opt,name=database,proto3" json:"database,omitempty"`
+	InstanceNumber string `protobuf:"bytes,3,opt,name=instance_number,json=instanceNumber,proto3" json:"instance_number,omitempty"`
+	// Hash (xxhash64) of the register command last sent for it.
+	Command       uint64 `protobuf:"fixed64,4,opt,name=command,proto3" json:"command,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SapInstanceReport) Reset() {
+	*x = SapInstanceReport{}
+	mi := &file_fleetstream_v1_scenario_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SapInstanceReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SapInstanceReport) ProtoMessage() {}
+
+func (x *SapInstanceReport) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_scenario_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SapInstanceReport.ProtoReflect.Descriptor instead.
+func (*SapInstanceReport) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_scenario_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SapInstanceReport) GetAggregateId() string {
+	if x != nil {
+		return x.AggregateId
+	}
+	return ""
+}
+
+func (x *SapInstanceReport) GetDatabase() bool {
+	if x != nil {
+		return x.Database
+	}
+	return false
+}
+
+func (x *SapInstanceReport) GetInstanceNumber() string {
+	if x != nil {
+		return x.InstanceNumber
+	}
+	return ""
+}
+
+func (x *SapInstanceReport) GetCommand() uint64 {
+	if x != nil {
+		return x.Command
+	}
+	return 0
+}
+
+// SlesSubscriptions wraps the list so "none sent yet" differs from "none".
+type SlesSubscriptions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subscriptions []*SlesSubscription    `protobuf:"bytes,1,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SlesSubscriptions) Reset() {
+	*x = SlesSubscriptions{}
+	mi := &file_fleetstream_v1_scenario_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SlesSubscriptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SlesSubscriptions) ProtoMessage() {}
+
+func (x *SlesSubscriptions) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetstream_v1_scenario_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SlesSubscriptions.ProtoReflect.Descriptor instead.
+func (*SlesSubscriptions) Descriptor() ([]byte, []int) {
+	return file_fleetstream_v1_scenario_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SlesSubscriptions) GetSubscriptions() []*SlesSubscription {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return nil
+}
+
 var File_fleetstream_v1_scenario_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_scenario_proto_rawDesc = "" +
 	"\n" +
-	"\x1dfleetstream/v1/scenario.proto\x12\x0efleetstream.v1\x1a\x1afleetstream/v1/cloud.proto\x1a\x19fleetstream/v1/host.proto\"\xc6\x02\n" +
+	"\x1dfleetstream/v1/scenario.proto\x12\x0efleetstream.v1\x1a\x1afleetstream/v1/cloud.proto\x1a\x19fleetstream/v1/host.proto\"\xa8\x05\n" +
 	"\rScenarioState\x12S\n" +
 	"\ffingerprints\x18\x01 \x03(\v2/.fleetstream.v1.ScenarioState.FingerprintsEntryR\ffingerprints\x12/\n" +
 	"\x04host\x18\x02 \x01(\v2\x1b.fleetstream.v1.HostDetailsR\x04host\x12'\n" +
 	"\x0fhost_registered\x18\x03 \x01(\bR\x0ehostRegistered\x12E\n" +
-	"\tresources\x18\x04 \x01(\v2'.fleetstream.v1.ResourceCollectionStateR\tresources\x1a?\n" +
+	"\tresources\x18\x04 \x01(\v2'.fleetstream.v1.ResourceCollectionStateR\tresources\x128\n" +
+	"\bprovider\x18\n" +
+	" \x01(\v2\x1c.fleetstream.v1.HostProviderR\bprovider\x12P\n" +
+	"\x12sles_subscriptions\x18\v \x01(\v2!.fleetstream.v1.SlesSubscriptionsR\x11slesSubscriptions\x12D\n" +
+	"\x0esaptune_status\x18\f \x01(\v2\x1d.fleetstream.v1.SaptuneStatusR\rsaptuneStatus\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x14 \x01(\tR\tclusterId\x12'\n" +
+	"\x0fcluster_command\x18\x15 \x01(\x06R\x0eclusterCommand\x12F\n" +
+	"\rsap_instances\x18\x1e \x03(\v2!.fleetstream.v1.SapInstanceReportR\fsapInstances\x1a?\n" +
 	"\x11FingerprintsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x06R\x05value:\x028\x01BGZEgithub.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1;fleetv1b\x06proto3"
+	"\x05value\x18\x02 \x01(\x06R\x05value:\x028\x01\"\x95\x01\n" +
+	"\x11SapInstanceReport\x12!\n" +
+	"\faggregate_id\x18\x01 \x01(\tR\vaggregateId\x12\x1a\n" +
+	"\bdatabase\x18\x02 \x01(\bR\bdatabase\x12'\n" +
+	"\x0finstance_number\x18\x03 \x01(\tR\x0einstanceNumber\x12\x18\n" +
+	"\acommand\x18\x04 \x01(\x06R\acommand\"[\n" +
+	"\x11SlesSubscriptions\x12F\n" +
+	"\rsubscriptions\x18\x01 \x03(\v2 .fleetstream.v1.SlesSubscriptionR\rsubscriptionsBGZEgithub.com/fleetstream/fleetstream/schemas/gen/fleetstream/v1;fleetv1b\x06proto3"
 
 var (
 	file_fleetstream_v1_scenario_proto_rawDescOnce sync.Once
@@ -124,22 +313,32 @@ func file_fleetstream_v1_scenario_proto_rawDescGZIP() []byte {
 	return file_fleetstream_v1_scenario_proto_rawDescData
 }
 
-var file_fleetstream_v1_scenario_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_fleetstream_v1_scenario_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_fleetstream_v1_scenario_proto_goTypes = []any{
 	(*ScenarioState)(nil),           // 0: fleetstream.v1.ScenarioState
-	nil,                             // 1: fleetstream.v1.ScenarioState.FingerprintsEntry
-	(*HostDetails)(nil),             // 2: fleetstream.v1.HostDetails
-	(*ResourceCollectionState)(nil), // 3: fleetstream.v1.ResourceCollectionState
+	(*SapInstanceReport)(nil),       // 1: fleetstream.v1.SapInstanceReport
+	(*SlesSubscriptions)(nil),       // 2: fleetstream.v1.SlesSubscriptions
+	nil,                             // 3: fleetstream.v1.ScenarioState.FingerprintsEntry
+	(*HostDetails)(nil),             // 4: fleetstream.v1.HostDetails
+	(*ResourceCollectionState)(nil), // 5: fleetstream.v1.ResourceCollectionState
+	(*HostProvider)(nil),            // 6: fleetstream.v1.HostProvider
+	(*SaptuneStatus)(nil),           // 7: fleetstream.v1.SaptuneStatus
+	(*SlesSubscription)(nil),        // 8: fleetstream.v1.SlesSubscription
 }
 var file_fleetstream_v1_scenario_proto_depIdxs = []int32{
-	1, // 0: fleetstream.v1.ScenarioState.fingerprints:type_name -> fleetstream.v1.ScenarioState.FingerprintsEntry
-	2, // 1: fleetstream.v1.ScenarioState.host:type_name -> fleetstream.v1.HostDetails
-	3, // 2: fleetstream.v1.ScenarioState.resources:type_name -> fleetstream.v1.ResourceCollectionState
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	3, // 0: fleetstream.v1.ScenarioState.fingerprints:type_name -> fleetstream.v1.ScenarioState.FingerprintsEntry
+	4, // 1: fleetstream.v1.ScenarioState.host:type_name -> fleetstream.v1.HostDetails
+	5, // 2: fleetstream.v1.ScenarioState.resources:type_name -> fleetstream.v1.ResourceCollectionState
+	6, // 3: fleetstream.v1.ScenarioState.provider:type_name -> fleetstream.v1.HostProvider
+	2, // 4: fleetstream.v1.ScenarioState.sles_subscriptions:type_name -> fleetstream.v1.SlesSubscriptions
+	7, // 5: fleetstream.v1.ScenarioState.saptune_status:type_name -> fleetstream.v1.SaptuneStatus
+	1, // 6: fleetstream.v1.ScenarioState.sap_instances:type_name -> fleetstream.v1.SapInstanceReport
+	8, // 7: fleetstream.v1.SlesSubscriptions.subscriptions:type_name -> fleetstream.v1.SlesSubscription
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_fleetstream_v1_scenario_proto_init() }
@@ -155,7 +354,7 @@ func file_fleetstream_v1_scenario_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetstream_v1_scenario_proto_rawDesc), len(file_fleetstream_v1_scenario_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
