@@ -233,14 +233,14 @@ func TestTwoHundredHostsEndToEnd(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("host %d: GET answered %d %v", i, code, h)
 		}
-		checkHost(t, h, fleet.AgentID(i), want, "2")
+		checkHost(t, h, fleet.AgentID(i), want, "3")
 	}
 	listed := p.listAll(t, "page_size=37")
 	if len(listed) != n {
 		t.Fatalf("list shows %d hosts, want %d", len(listed), n)
 	}
 	for i := range n {
-		checkHost(t, listed[fleet.AgentID(i)], fleet.AgentID(i), fleet.Payload(i), "2")
+		checkHost(t, listed[fleet.AgentID(i)], fleet.AgentID(i), fleet.Payload(i), "3")
 	}
 	if got := p.listAll(t, "hostname_prefix=sim-01"); len(got) != 100 {
 		t.Errorf("hostname_prefix=sim-01 lists %d hosts, want 100 (sim-0100..sim-0199)", len(got))
@@ -260,8 +260,8 @@ func TestTwoHundredHostsEndToEnd(t *testing.T) {
 		t.Fatalf("reposting unchanged discoveries added %d events", after-eventsBefore)
 	}
 	for _, i := range []int{0, 57, n - 1} {
-		if got := p.eventTypes(t, fleet.AgentID(i)); strings.Join(got, ",") != "HostRegistered,HeartbeatSucceeded" {
-			t.Fatalf("host %d history %v, want HostRegistered,HeartbeatSucceeded", i, got)
+		if got := p.eventTypes(t, fleet.AgentID(i)); strings.Join(got, ",") != "HostRegistered,HeartbeatSucceeded,HostHealthChanged" {
+			t.Fatalf("host %d history %v, want HostRegistered,HeartbeatSucceeded,HostHealthChanged", i, got)
 		}
 	}
 
@@ -277,21 +277,21 @@ func TestTwoHundredHostsEndToEnd(t *testing.T) {
 		t.Fatalf("one changed field added %d events, want 1", after-eventsBefore)
 	}
 	p.eventually(t, "the change reaches ClickHouse", func() error {
-		if got := p.eventTypes(t, id); strings.Join(got, ",") != "HostRegistered,HeartbeatSucceeded,HostDetailsUpdated" {
+		if got := p.eventTypes(t, id); strings.Join(got, ",") != "HostRegistered,HeartbeatSucceeded,HostHealthChanged,HostDetailsUpdated" {
 			return fmt.Errorf("history %v", got)
 		}
 		return nil
 	})
 	_, ev := p.get(t, "/api/v1/hosts/"+id+"/events")
-	last := ev["events"].([]any)[2].(map[string]any)
+	last := ev["events"].([]any)[3].(map[string]any)
 	if fields := fmt.Sprint(last["data"].(map[string]any)["changed_fields"]); fields != "[cpu_count]" {
 		t.Errorf("HostDetailsUpdated names %s, want [cpu_count]", fields)
 	}
 	_, h := p.get(t, "/api/v1/hosts/"+id)
-	checkHost(t, h, id, changed, "3")
-	p.eventually(t, "the list shows version 3", func() error {
+	checkHost(t, h, id, changed, "4")
+	p.eventually(t, "the list shows version 4", func() error {
 		listed := p.listAll(t, "hostname_prefix="+changed.Hostname)
-		if v := listed[id]["version"]; v != "3" {
+		if v := listed[id]["version"]; v != "4" {
 			return fmt.Errorf("version %v", v)
 		}
 		return nil
