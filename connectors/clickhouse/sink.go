@@ -68,7 +68,8 @@ type SinkOptions struct {
 }
 
 // Sink projects fleet.events.v1 into the events, hosts, clusters,
-// sap_systems, databases, cloud_resources and links tables.
+// sap_systems, databases, cloud_resources, links, check_results and
+// check_executions tables.
 //
 // Delivery is at least once, and duplicates are harmless: a batch's offsets
 // are committed only after ClickHouse acknowledged every insert of the batch
@@ -96,6 +97,8 @@ type Sink struct {
 	resourcesInsert, linksInsert string
 	// entityInserts are the inserts into the entity tables, by table.
 	entityInserts map[string]string
+	// Inserts into the check_results and check_executions tables.
+	checkResultsInsert, checkExecutionsInsert string
 
 	// Owned by Run's goroutine.
 	client         *kgo.Client
@@ -161,6 +164,10 @@ func NewSink(opts SinkOptions) (*Sink, error) {
 		tbl, _ := table(s.database, name)
 		s.entityInserts[name] = fmt.Sprintf(entityInserts[name], tbl)
 	}
+	results, _ := table(s.database, tableCheckResults)
+	executions, _ := table(s.database, tableCheckExecutions)
+	s.checkResultsInsert = fmt.Sprintf(checkResultsInsert, results)
+	s.checkExecutionsInsert = fmt.Sprintf(checkExecutionsInsert, executions)
 	return s, nil
 }
 
@@ -228,6 +235,9 @@ type batch struct {
 	links     map[linkKey]*projected
 	// entities keeps the newest cluster, SAP system and database rows.
 	entities map[entityKey]*entityRow
+	// checkResults and checkExecutions are the checks rows (checks_rows.go).
+	checkResults    map[checkResultKey]*checkResultRow
+	checkExecutions map[string]*checkExecutionRow
 }
 
 type deadLetter struct {
@@ -237,7 +247,8 @@ type deadLetter struct {
 
 func newBatch() *batch {
 	return &batch{hosts: map[string]*projected{}, resources: map[string]*projected{}, links: map[linkKey]*projected{},
-		entities: map[entityKey]*entityRow{}, last: map[int32]*kgo.Record{}}
+		entities: map[entityKey]*entityRow{}, last: map[int32]*kgo.Record{},
+		checkResults: map[checkResultKey]*checkResultRow{}, checkExecutions: map[string]*checkExecutionRow{}}
 }
 
 // fill polls until the batch is full, its flush interval has passed since
@@ -266,7 +277,7 @@ func (s *Sink) fill(ctx context.Context, b *batch) error {
 		})
 		recs := fetches.Records()
 		for i, res := range projectAll(recs) {
-			s.add(b, recs[i], res.p, res.err)
+			s.add(b, recs[i], res.p, res.checks, res.err)
 		}
 		if expired {
 			return nil
@@ -277,8 +288,9 @@ func (s *Sink) fill(ctx context.Context, b *batch) error {
 
 // projection is project's result for one record.
 type projection struct {
-	p   *projected
-	err error
+	p      *projected
+	checks *checksRows
+	err    error
 }
 
 // parallelMin is the fewest records worth spreading over several cores.
@@ -296,6 +308,9 @@ func projectAll(recs []*kgo.Record) []projection {
 		wg.Go(func() {
 			for i := start; i < end; i++ {
 				out[i].p, out[i].err = project(recs[i].Value)
+				if out[i].err == nil {
+					out[i].checks, out[i].err = checksOf(out[i].p.ev)
+				}
 			}
 		})
 	}
@@ -303,7 +318,7 @@ func projectAll(recs []*kgo.Record) []projection {
 	return out
 }
 
-func (s *Sink) add(b *batch, r *kgo.Record, p *projected, err error) {
+func (s *Sink) add(b *batch, r *kgo.Record, p *projected, checks *checksRows, err error) {
 	if b.records == 0 {
 		b.started = time.Now()
 	}
@@ -325,6 +340,7 @@ func (s *Sink) add(b *batch, r *kgo.Record, p *projected, err error) {
 		return
 	}
 	b.events.add(p, r.Partition, r.Offset)
+	b.addChecks(checks)
 	if p.host != nil {
 		if prev, ok := b.hosts[p.host.GetId()]; !ok || prev.host.GetVersion() <= p.host.GetVersion() {
 			b.hosts[p.host.GetId()] = p
@@ -415,6 +431,9 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 		s.metrics.rows.WithLabelValues("links").Add(float64(links.len()))
 	}
 	if err := s.flushEntities(ctx, b); err != nil {
+		return err
+	}
+	if err := s.flushChecks(ctx, b); err != nil {
 		return err
 	}
 
