@@ -44,7 +44,7 @@ func TestMigrateTwiceIsANoOp(t *testing.T) {
 		}
 		got = append(got, name+":"+engine)
 	}
-	want := "cloud_resources:ReplacingMergeTree clusters:ReplacingMergeTree databases:ReplacingMergeTree events:ReplacingMergeTree hosts:ReplacingMergeTree links:ReplacingMergeTree " +
+	want := "check_executions:ReplacingMergeTree check_results:ReplacingMergeTree cloud_resources:ReplacingMergeTree clusters:ReplacingMergeTree databases:ReplacingMergeTree events:ReplacingMergeTree hosts:ReplacingMergeTree links:ReplacingMergeTree " +
 		"sap_systems:ReplacingMergeTree schema_migrations:ReplacingMergeTree tags:ReplacingMergeTree"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("tables = %v, want %s", got, want)
