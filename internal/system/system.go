@@ -284,6 +284,10 @@ func newAPI(ctx context.Context, g *errgroup.Group, cfg Config, extra map[string
 	if err != nil {
 		return nil, err
 	}
+	checksAPI, err := checksService(ctx, g, cfg, conn) // checks_api.go
+	if err != nil {
+		return nil, err
+	}
 	return api.New(api.Options{
 		Hosts:    hosts,
 		Store:    &store{conn: conn, db: cfg.Database},
@@ -298,7 +302,7 @@ func newAPI(ctx context.Context, g *errgroup.Group, cfg Config, extra map[string
 			return conn.Ping(ctx)
 		},
 		Extra:    extra,
-		Services: []api.Service{cloud, tasksAPI, discovery, hostsAPI},
+		Services: []api.Service{cloud, tasksAPI, discovery, hostsAPI, checksAPI},
 	})
 }
 
