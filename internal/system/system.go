@@ -191,7 +191,7 @@ func runProcessors(ctx context.Context, g *errgroup.Group, cfg Config) (func(con
 		return nil, err
 	}
 	procs := append([]*goka.Processor{sc, hp}, cloud...)
-	if procs, err = withClusters(cfg, opts, procs); err != nil { // cluster.go
+	if procs, err = withDiscoveryAggregates(cfg, opts, procs); err != nil { // aggregates.go
 		return nil, err
 	}
 	if procs, err = withMembership(cfg, opts, procs); err != nil { // membership.go
