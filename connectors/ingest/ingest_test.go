@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -210,5 +211,64 @@ func TestCollectAnswers503WhenKafkaIsGone(t *testing.T) {
 	code, body := f.post(t, "/api/v1/collect", bearer(f.keys.KeyFor(agentA)), fixtureBody(t, "host_discovery.json"))
 	if code != http.StatusServiceUnavailable || !strings.Contains(body["message"], "retry") {
 		t.Fatalf("got %d %v, want 503 telling the agent to retry", code, body)
+	}
+}
+
+// TestEveryTrentoFixture posts every real agent payload the way the agent
+// does. All are accepted but the one the agent could not have sent; the
+// ones whose names say "invalid" or "wrong" are real payloads a tolerant
+// decoder must take, each named here with the reason.
+func TestEveryTrentoFixture(t *testing.T) {
+	f := newFixture(t)
+	rejected := map[string]struct {
+		field, reason string
+	}{
+		// The envelope's agent_id and discovery_type were written inside
+		// the payload: no agent_id at the top level, so no agent sent it.
+		"hana-scale-up-cost-opt/fa7a5602-232b-5389-96a6-f5f5de6ff9a2_saptune_discovery.json": {"agent_id", "agent_id is required"},
+	}
+	tolerated := map[string]string{
+		"ha_cluster_discovery_ascs_ers_invalid.json":         "an ASCS/ERS cluster without its ERS group is a cluster of type unknown",
+		"ha_cluster_discovery_malformed_resources_null.json": "a clone with null resources is a clone without resources",
+		"host_discovery_with_last_boot_timestamp_wrong.json": "an unreadable last boot time is an unknown one",
+		"host_discovery_with_prometheus_mode_invalid.json":   "prometheus fields are not part of the inventory and are ignored",
+	}
+	root := "../../testdata/fixtures/trento/"
+	files, _ := filepath.Glob(root + "discovery/*.json")
+	scenarios, _ := filepath.Glob(root + "scenarios/*/*.json")
+	files = append(files, scenarios...)
+	if len(files) < 131 {
+		t.Fatalf("found %d fixtures, want the 131 committed", len(files))
+	}
+	accepted, seenRejected, seenTolerated := 0, 0, 0
+	for _, path := range files {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(path, root+"discovery/"), root+"scenarios/")
+		code, resp := f.post(t, "/api/v1/collect", map[string]string{"X-Trento-Apikey": "shared-enrollment-key"}, string(raw))
+		if want, ok := rejected[name]; ok {
+			seenRejected++
+			if code != http.StatusBadRequest || resp["field"] != want.field || !strings.Contains(resp["message"], want.reason) {
+				t.Errorf("%s: %d %v, want 400 on %s: %s", name, code, resp, want.field, want.reason)
+			}
+			continue
+		}
+		if code != http.StatusAccepted {
+			t.Errorf("%s: %d %v, want 202", name, code, resp)
+			continue
+		}
+		accepted++
+		if reason, ok := tolerated[filepath.Base(name)]; ok {
+			seenTolerated++
+			t.Logf("%s accepted: %s", name, reason)
+		}
+	}
+	if seenRejected != len(rejected) || seenTolerated != len(tolerated) {
+		t.Errorf("saw %d of %d rejected and %d of %d tolerated fixtures", seenRejected, len(rejected), seenTolerated, len(tolerated))
+	}
+	if recs := kafkatest.ReadAll(t, f.seeds, f.topics.Discoveries); len(recs) != accepted {
+		t.Errorf("%d records for %d accepted fixtures", len(recs), accepted)
 	}
 }
