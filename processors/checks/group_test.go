@@ -228,6 +228,20 @@ func TestClusterChecksOverMemberFacts(t *testing.T) {
 	if v, _ := h.targetView.Get(hostB); v.(*fleetv1.ChecksTarget).GetClusterId() != "" {
 		t.Errorf("host B still thinks it is in a cluster: %v", v)
 	}
+	if got := h.clusterHealth(t); !slices.Equal(got, []string{"passing"}) {
+		t.Fatalf("cluster health commands when B left %v", got)
+	}
+
+	// B rejoins: until its facts are forwarded again the checks keep
+	// their results (no removal and re-adding), then are evaluated over
+	// both.
+	h.consume(t, topics.Events, cluster, clusterEvent(3, hostA, hostB))
+	if got := clusterChanges(h.checkEvents(t)); !slices.Equal(got, []string{"TST003 passing->critical", "TST004 passing->passing"}) {
+		t.Fatalf("changes when B rejoined %v", got)
+	}
+	if got := h.clusterHealth(t); !slices.Equal(got, []string{"critical"}) {
+		t.Fatalf("cluster health commands when B rejoined %v", got)
+	}
 }
 
 func TestExecutionWithOneSilentAgent(t *testing.T) {

@@ -28,7 +28,8 @@
 // Whenever facts, env, members, selection or overrides change, the
 // selected checks of the target's type that apply to its env are
 // evaluated; a check whose facts are not all known yet (on every member,
-// for a cluster) is not evaluated. A result that differs from the current
+// for a cluster) is not evaluated and keeps its current result, if any,
+// until it can be. A result that differs from the current
 // one (result, error or messages) is emitted as CheckResultChanged (before
 // and after) to fleet.events.v1 (aggregate_type "checks", deterministic
 // ids) and as a CheckResult record to fleet.checks.results.v1; when the
@@ -608,6 +609,10 @@ func (s *step) evaluate() {
 	}
 	env := envMap(s.next.GetEnv())
 	env[EnvTargetType] = targetType
+	current := map[string]*fleetv1.CheckResult{}
+	for _, r := range st.GetResults() {
+		current[r.GetCheckId()] = r
+	}
 	next := map[string]*fleetv1.CheckResult{}
 	for _, c := range s.r.cat.Checks() {
 		if c.TargetType() != targetType || (st.GetSelectionSet() && !slices.Contains(st.GetSelected(), c.ID)) {
@@ -623,13 +628,16 @@ func (s *step) evaluate() {
 		}
 		targets, ready := s.targets(c, env)
 		if !ready {
+			// A fact still in transit (a host that just joined the
+			// cluster, a fact not gathered yet) is no reason to drop a
+			// result: the check keeps it until it can be evaluated
+			// again, so its history and the health do not flap.
+			if r := current[c.ID]; r != nil {
+				next[c.ID] = r
+			}
 			continue
 		}
 		next[c.ID] = resultProto(evaluateCheck(c, targets, overridesOf(st.GetOverrides(), c.ID)))
-	}
-	current := map[string]*fleetv1.CheckResult{}
-	for _, r := range st.GetResults() {
-		current[r.GetCheckId()] = r
 	}
 	ids := slices.Sorted(maps.Keys(next))
 	for id := range current {
