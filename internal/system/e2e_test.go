@@ -45,7 +45,8 @@ type pipeline struct {
 	admin    *kadm.Client
 }
 
-func startPipeline(t *testing.T) *pipeline {
+// startPipeline starts the system; opts adjust its config before it starts.
+func startPipeline(t *testing.T, opts ...func(*system.Config)) *pipeline {
 	t.Helper()
 	topics := kafkatest.Namespace(t, kafka.DefaultTopics())
 	topics.Partitions = 4
@@ -75,6 +76,9 @@ func startPipeline(t *testing.T) *pipeline {
 		SinkFlushInterval: 50 * time.Millisecond,
 		Logger:            slog.New(slog.DiscardHandler),
 		Registry:          prometheus.NewRegistry(),
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := system.Prepare(ctx, cfg, true, true); err != nil {
