@@ -351,4 +351,3 @@ func assertLandscape(t *testing.T, p *pipeline, want []string) {
 		t.Errorf("landscape:\n got  %s\n want %s", strings.Join(got, "\n      "), strings.Join(want, "\n      "))
 	}
 }
-
