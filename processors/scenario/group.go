@@ -5,6 +5,7 @@ import (
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/fleetstream/fleetstream/internal/kafka"
 	"github.com/fleetstream/fleetstream/processors/internal/aggregate"
@@ -23,7 +24,10 @@ func NewProcessor(brokers []string, topics kafka.Topics, m *Metrics, logger *slo
 
 // Graph is the group graph of scenario detection: discoveries in, agent
 // state in the group table, host and cloud resource commands and dead
-// letters out.
+// letters out. It also follows the event store for one event: a host's
+// deregistration makes it forget the agent, so the agent's next
+// discoveries, unchanged as they are, register the host again instead of
+// being dropped as "unchanged".
 func Graph(topics kafka.Topics, m *Metrics, logger *slog.Logger) *goka.GroupGraph {
 	h := &handler{
 		hostCommands:    goka.Stream(topics.HostCommands),
@@ -38,6 +42,7 @@ func Graph(topics kafka.Topics, m *Metrics, logger *slog.Logger) *goka.GroupGrap
 	return goka.DefineGroup(goka.Group(topics.Group(kafka.ScenarioGroup)),
 		// Bytes, decoded in the callback: a codec error would stop the processor.
 		goka.Input(goka.Stream(topics.Discoveries), new(codec.Bytes), h.process),
+		goka.Input(goka.Stream(topics.Events), new(codec.Bytes), h.event),
 		goka.Persist(kafka.ProtoCodec[fleetv1.ScenarioState, *fleetv1.ScenarioState]{}),
 		goka.Output(h.hostCommands, kafka.ProtoCodec[fleetv1.Command, *fleetv1.Command]{}),
 		goka.Output(h.cloudCommands, kafka.ProtoCodec[fleetv1.Command, *fleetv1.Command]{}),
@@ -91,6 +96,18 @@ func (h *handler) process(ctx goka.Context, msg any) {
 		h.m.commands.WithLabelValues(aggregate.CommandName(c)).Inc()
 	}
 	h.m.discoveries.WithLabelValues(d.GetDiscoveryType(), string(res.outcome)).Inc()
+}
+
+// event forgets an agent whose host was deregistered; every other event,
+// and one that does not decode (the sink dead-letters it), is skipped.
+func (h *handler) event(ctx goka.Context, msg any) {
+	raw, _ := msg.([]byte)
+	e := new(fleetv1.Event)
+	if raw == nil || proto.Unmarshal(raw, e) != nil || !forgets(e, ctx.Key()) || ctx.Value() == nil {
+		return
+	}
+	ctx.Delete()
+	h.m.forgotten.Inc()
 }
 
 // commandTopic is the command topic of c's aggregate.

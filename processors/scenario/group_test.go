@@ -210,3 +210,41 @@ func TestBadRecordsAreDeadLettered(t *testing.T) {
 		t.Fatalf("after bad records: %v", cmd)
 	}
 }
+
+// TestDeregistrationForgetsTheAgent: after HostDeregistered the agent's
+// unchanged discoveries register the host again, and its heartbeats are
+// held until they do; other events change nothing.
+func TestDeregistrationForgetsTheAgent(t *testing.T) {
+	h := run(t)
+	raw := fixture(t, "discovery/host_discovery.json")
+	h.send(t, discovery(payload.HostDiscovery, raw, collectedAt), "")
+	h.nextCommand(t)
+
+	event := func(aggregate string, e *fleetv1.Event) {
+		e.AggregateId, e.EventId = aggregate, aggregate+strconv.Itoa(len(e.String()))
+		h.tt.Consume(topics.Events, aggregate, marshal(t, e))
+	}
+	event(fixtureAgent, &fleetv1.Event{AggregateType: "host", Payload: &fleetv1.Event_HeartbeatFailed{HeartbeatFailed: &fleetv1.HeartbeatFailed{}}})
+	event("another-agent", &fleetv1.Event{AggregateType: "host", Payload: &fleetv1.Event_HostDeregistered{HostDeregistered: &fleetv1.HostDeregistered{}}})
+	h.tt.Consume(topics.Events, fixtureAgent, []byte("not an event"))
+	h.send(t, discovery(payload.HostDiscovery, raw, collectedAt.Add(1)), "")
+	h.noCommand(t)
+	if v := h.tt.TableValue(scenarioTable, "another-agent"); v != nil {
+		t.Errorf("an unknown agent's deregistration wrote state %v", v)
+	}
+
+	event(fixtureAgent, &fleetv1.Event{AggregateType: "host", Payload: &fleetv1.Event_HostDeregistered{HostDeregistered: &fleetv1.HostDeregistered{}}})
+	if v := h.tt.TableValue(scenarioTable, fixtureAgent); v != nil {
+		t.Fatalf("a deregistered host's agent is still known: %v", v)
+	}
+	if got := counter(t, h.m.forgotten); got != 1 {
+		t.Errorf("agents forgotten %v, want 1", got)
+	}
+	h.send(t, discovery(payload.Heartbeat, nil, collectedAt.Add(2)), "")
+	h.noCommand(t)
+	h.send(t, discovery(payload.HostDiscovery, raw, collectedAt.Add(3)), "trace-back")
+	_, _, cmd := h.nextCommand(t)
+	if !proto.Equal(cmd.GetRegisterHost(), &fleetv1.RegisterHost{Details: fixtureDetails(t)}) || cmd.TraceId != "trace-back" {
+		t.Fatalf("after deregistration the same discovery sent %v, want RegisterHost", cmd)
+	}
+}

@@ -10,6 +10,7 @@ type Metrics struct {
 	discoveries *prometheus.CounterVec
 	commands    *prometheus.CounterVec
 	deadLetters *prometheus.CounterVec
+	forgotten   prometheus.Counter
 }
 
 // NewMetrics registers scenario detection's metrics with reg; a nil reg
@@ -29,5 +30,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "fleetstream_scenario_dead_letters_total",
 			Help: "Discovery records sent to the dead-letter topic, by reason.",
 		}, []string{"reason"}),
+		forgotten: f.NewCounter(prometheus.CounterOpts{
+			Name: "fleetstream_scenario_agents_forgotten_total",
+			Help: "Agents forgotten because their host was deregistered: their next discoveries register it again.",
+		}),
 	}
 }

@@ -152,6 +152,13 @@ func detect(state *fleetv1.ScenarioState, d *fleetv1.Discovery, o origin) (resul
 	return result{commands: commands, state: next, outcome: out}, nil
 }
 
+// forgets reports whether e ends what scenario detection knows of agent
+// key: its host was deregistered (the host aggregate's id is the agent id).
+func forgets(e *fleetv1.Event, key string) bool {
+	_, ok := e.GetPayload().(*fleetv1.Event_HostDeregistered)
+	return ok && e.GetAggregateId() == key
+}
+
 // heartbeat forwards a heartbeat only for agents whose host this processor
 // has registered. An agent heartbeats every few seconds from start-up, and
 // its host discovery may come later (or never, if it fails): forwarding
