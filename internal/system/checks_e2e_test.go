@@ -3,7 +3,6 @@ package system_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -520,24 +519,7 @@ func (p *pipeline) postFixture(t *testing.T, agent, path string) {
 // postJSON sends body as JSON with the write key and decodes the answer.
 func (p *pipeline) postJSON(t *testing.T, path string, body any) (int, map[string]any) {
 	t.Helper()
-	b, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodPost, p.base+path, bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+p.writeKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("POST %s: HTTP %d with a bad JSON body %q", path, resp.StatusCode, raw)
-	}
-	return resp.StatusCode, out
+	return p.send(t, http.MethodPost, path, p.writeKey, body)
 }
 
 // agentTestdata is the facts package's testdata: a machine's root and
