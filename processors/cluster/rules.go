@@ -97,7 +97,7 @@ func registerHost(current *fleetv1.Cluster, cmd *fleetv1.Command, m membership) 
 		h[i].Name = m.hostName
 		ch.written = true
 	}
-	if m.online && m.dc && m.details != nil {
+	if m.online && m.dc && m.details != nil && !reportedBefore(cmd, ch.next) {
 		ch.designatedController(m)
 	}
 	switch {
@@ -120,6 +120,15 @@ func registerHost(current *fleetv1.Cluster, cmd *fleetv1.Command, m membership) 
 	return ch.decision()
 }
 
+// reportedBefore: cmd's discovery was collected before the one that set
+// the cluster's details. Two nodes' discoveries travel through different
+// partitions, so an older DC report (the node was DC then) can arrive after
+// a newer one; the newest report wins, whatever the delivery order.
+func reportedBefore(cmd *fleetv1.Command, c *fleetv1.Cluster) bool {
+	at := c.GetDcReportedAt()
+	return at != nil && cmd.GetIssuedAt().AsTime().Before(at.AsTime())
+}
+
 // designatedController applies what the DC's discovery says about the
 // whole cluster: name, type, details and discovered sub-healths.
 func (c *change) designatedController(m membership) {
@@ -132,13 +141,20 @@ func (c *change) designatedController(m membership) {
 	if typ == "" {
 		typ = payload.ClusterTypeUnknown
 	}
-	if m.health != nil && !proto.Equal(n.GetDiscoveredHealth(), m.health) {
+	healthChanged := m.health != nil && !proto.Equal(n.GetDiscoveredHealth(), m.health)
+	detailsChanged := n.GetName() != name || n.GetType() != typ || n.GetDcHostId() != m.hostID || !proto.Equal(n.GetDetails(), m.details)
+	if healthChanged || detailsChanged {
+		// Stamped only with a change (a repeated report costs no write),
+		// and first, so every event of this command carries it.
+		n.DcReportedAt = c.cmd.GetIssuedAt()
+	}
+	if healthChanged {
 		// Reported through ClusterHealthChanged when the overall health
 		// moves; set first, so every event of this command carries it.
 		n.DiscoveredHealth = proto.CloneOf(m.health)
 		c.written = true
 	}
-	if n.GetName() != name || n.GetType() != typ || n.GetDcHostId() != m.hostID || !proto.Equal(n.GetDetails(), m.details) {
+	if detailsChanged {
 		n.Name, n.Type, n.DcHostId, n.Details = name, typ, m.hostID, proto.CloneOf(m.details)
 		c.record(&fleetv1.Event{Payload: &fleetv1.Event_ClusterDetailsChanged{ClusterDetailsChanged: &fleetv1.ClusterDetailsChanged{
 			Name: name, Type: typ, Details: proto.CloneOf(m.details), DcHostId: m.hostID,

@@ -182,6 +182,27 @@ func TestDCRegisteringANewClusterSetsEverything(t *testing.T) {
 	}
 }
 
+// Two nodes were DC one after the other; their reports race through
+// different partitions. The newest report wins in either delivery order.
+func TestAnOlderDCReportDoesNotOverwriteANewerOne(t *testing.T) {
+	older := dcOnline(t, "h2", "node02", "scenarios/hana-cluster-details/9cd46919-5f19-59aa-993e-cf3736c71053_ha_cluster_discovery_sbd_unhealthy.json")
+	newer := dcOnline(t, "h1", "node01", "scenarios/hana-cluster-details/b767b3e9-e802-587e-a442-541d093b86b9_ha_cluster_discovery_vmware_provider.json")
+
+	inOrder := apply(t, nil, older, aggregate.Accepted, "ClusterRegistered", "ClusterDetailsChanged", "HostAddedToCluster", "ClusterHealthChanged")
+	inOrder = apply(t, inOrder, newer, aggregate.Accepted, "ClusterDetailsChanged", "HostAddedToCluster", "ClusterHealthChanged")
+
+	late := apply(t, nil, newer, aggregate.Accepted, "ClusterRegistered", "ClusterDetailsChanged", "HostAddedToCluster", "ClusterHealthChanged")
+	late = apply(t, late, older, aggregate.Accepted, "HostAddedToCluster")
+	for _, c := range []*fleetv1.Cluster{inOrder, late} {
+		if c.GetDcHostId() != "h1" || c.GetDiscoveredHealth().GetSbd() != payload.HealthPassing || c.GetDetails().GetProvider() != "vmware" {
+			t.Errorf("DC %s, SBD %s, provider %s: want the newer report's h1, passing, vmware", c.GetDcHostId(), c.GetDiscoveredHealth().GetSbd(), c.GetDetails().GetProvider())
+		}
+	}
+	if len(late.GetHosts()) != 2 {
+		t.Errorf("the older report's host was not added: %v", late.GetHosts())
+	}
+}
+
 func TestUnnamedDCKeepsTheName(t *testing.T) {
 	c := apply(t, nil, online("h2", "node02"), aggregate.Accepted, "ClusterRegistered", "HostAddedToCluster")
 	d, h := fixtureDetails(t, "discovery/ha_cluster_discovery_unnamed.json")

@@ -51,7 +51,11 @@ type Cluster struct {
 	// evaluated) ignored unless all are unknown.
 	DiscoveredHealth *ClusterDiscoveredHealth `protobuf:"bytes,12,opt,name=discovered_health,json=discoveredHealth,proto3" json:"discovered_health,omitempty"`
 	// Worst current check result (UpdateChecksHealth), "unknown" before any.
-	ChecksHealth  string `protobuf:"bytes,13,opt,name=checks_health,json=checksHealth,proto3" json:"checks_health,omitempty"`
+	ChecksHealth string `protobuf:"bytes,13,opt,name=checks_health,json=checksHealth,proto3" json:"checks_health,omitempty"`
+	// When the discovery that set details was collected: a DC report
+	// collected before it (another node's, delivered late through another
+	// partition) does not overwrite it.
+	DcReportedAt  *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=dc_reported_at,json=dcReportedAt,proto3" json:"dc_reported_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -175,6 +179,13 @@ func (x *Cluster) GetChecksHealth() string {
 		return x.ChecksHealth
 	}
 	return ""
+}
+
+func (x *Cluster) GetDcReportedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DcReportedAt
+	}
+	return nil
 }
 
 // ClusterDetails is what one cluster discovery of the designated controller
@@ -1802,7 +1813,7 @@ var File_fleetstream_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_fleetstream_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x1cfleetstream/v1/cluster.proto\x12\x0efleetstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x04\n" +
+	"\x1cfleetstream/v1/cluster.proto\x12\x0efleetstream.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdb\x04\n" +
 	"\aCluster\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -1819,7 +1830,8 @@ const file_fleetstream_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"dc_host_id\x18\v \x01(\tR\bdcHostId\x12T\n" +
 	"\x11discovered_health\x18\f \x01(\v2'.fleetstream.v1.ClusterDiscoveredHealthR\x10discoveredHealth\x12#\n" +
-	"\rchecks_health\x18\r \x01(\tR\fchecksHealth\"\x88\x06\n" +
+	"\rchecks_health\x18\r \x01(\tR\fchecksHealth\x12@\n" +
+	"\x0edc_reported_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\fdcReportedAt\"\x88\x06\n" +
 	"\x0eClusterDetails\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\"\n" +
 	"\farchitecture\x18\x02 \x01(\tR\farchitecture\x12\x1b\n" +
@@ -1991,22 +2003,23 @@ var file_fleetstream_v1_cluster_proto_depIdxs = []int32{
 	26, // 2: fleetstream.v1.Cluster.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: fleetstream.v1.Cluster.details:type_name -> fleetstream.v1.ClusterDetails
 	8,  // 4: fleetstream.v1.Cluster.discovered_health:type_name -> fleetstream.v1.ClusterDiscoveredHealth
-	6,  // 5: fleetstream.v1.ClusterDetails.sbd_devices:type_name -> fleetstream.v1.SbdDevice
-	4,  // 6: fleetstream.v1.ClusterDetails.nodes:type_name -> fleetstream.v1.ClusterNode
-	2,  // 7: fleetstream.v1.ClusterDetails.system_replication:type_name -> fleetstream.v1.SystemReplication
-	7,  // 8: fleetstream.v1.ClusterDetails.ascs_ers_systems:type_name -> fleetstream.v1.AscsErsSystem
-	5,  // 9: fleetstream.v1.ClusterDetails.stopped_resources:type_name -> fleetstream.v1.ClusterResource
-	3,  // 10: fleetstream.v1.SystemReplication.sites:type_name -> fleetstream.v1.HanaSite
-	25, // 11: fleetstream.v1.ClusterNode.attributes:type_name -> fleetstream.v1.ClusterNode.AttributesEntry
-	5,  // 12: fleetstream.v1.ClusterNode.resources:type_name -> fleetstream.v1.ClusterResource
-	1,  // 13: fleetstream.v1.RegisterOnlineClusterHost.details:type_name -> fleetstream.v1.ClusterDetails
-	8,  // 14: fleetstream.v1.RegisterOnlineClusterHost.discovered_health:type_name -> fleetstream.v1.ClusterDiscoveredHealth
-	1,  // 15: fleetstream.v1.ClusterDetailsChanged.details:type_name -> fleetstream.v1.ClusterDetails
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	26, // 5: fleetstream.v1.Cluster.dc_reported_at:type_name -> google.protobuf.Timestamp
+	6,  // 6: fleetstream.v1.ClusterDetails.sbd_devices:type_name -> fleetstream.v1.SbdDevice
+	4,  // 7: fleetstream.v1.ClusterDetails.nodes:type_name -> fleetstream.v1.ClusterNode
+	2,  // 8: fleetstream.v1.ClusterDetails.system_replication:type_name -> fleetstream.v1.SystemReplication
+	7,  // 9: fleetstream.v1.ClusterDetails.ascs_ers_systems:type_name -> fleetstream.v1.AscsErsSystem
+	5,  // 10: fleetstream.v1.ClusterDetails.stopped_resources:type_name -> fleetstream.v1.ClusterResource
+	3,  // 11: fleetstream.v1.SystemReplication.sites:type_name -> fleetstream.v1.HanaSite
+	25, // 12: fleetstream.v1.ClusterNode.attributes:type_name -> fleetstream.v1.ClusterNode.AttributesEntry
+	5,  // 13: fleetstream.v1.ClusterNode.resources:type_name -> fleetstream.v1.ClusterResource
+	1,  // 14: fleetstream.v1.RegisterOnlineClusterHost.details:type_name -> fleetstream.v1.ClusterDetails
+	8,  // 15: fleetstream.v1.RegisterOnlineClusterHost.discovered_health:type_name -> fleetstream.v1.ClusterDiscoveredHealth
+	1,  // 16: fleetstream.v1.ClusterDetailsChanged.details:type_name -> fleetstream.v1.ClusterDetails
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_fleetstream_v1_cluster_proto_init() }
