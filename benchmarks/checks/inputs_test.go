@@ -2,6 +2,7 @@ package checks
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -166,4 +167,49 @@ func inputs(t *testing.T, reg *prometheus.Registry, input, outcome string) int {
 		}
 	}
 	return 0
+}
+
+// TestEngineLeavesFactsAsDecoded: the engine only reads the facts of a
+// target, so the processor decodes each fact once per evaluation pass and
+// shares it among the pass's checks, as BenchmarkCatalog shares them among
+// all its runs. Evaluating the whole catalog on every target of the fleet,
+// twice, leaves every fact value as it was.
+func TestEngineLeavesFactsAsDecoded(t *testing.T) {
+	f, err := fleetOf(testHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	passes, _, _, err := f.passes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type factOf struct {
+		pass        int
+		check, name string
+		target      int
+	}
+	before := map[factOf]any{}
+	for i, p := range passes {
+		for id, ts := range p.targets {
+			for j, tg := range ts {
+				for name, v := range tg.Facts {
+					before[factOf{i, id, name, j}] = deepCopy(v)
+				}
+			}
+		}
+	}
+	var evals int
+	for range 2 {
+		for _, p := range passes {
+			evals += p.run()
+		}
+	}
+	if evals == 0 || len(before) == 0 {
+		t.Fatalf("%d evaluations of %d facts", evals, len(before))
+	}
+	for k, want := range before {
+		if got := passes[k.pass].targets[k.check][k.target].Facts[k.name]; !reflect.DeepEqual(got, want) {
+			t.Errorf("check %s modified fact %s of target %d", k.check, k.name, k.target)
+		}
+	}
 }

@@ -331,6 +331,8 @@ func (s *execStep) complete(at *timestamppb.Timestamp) {
 		}
 	}
 	env := s.groupEnv(exec.GetTargetType())
+	// Checks share the derived facts they read, decoded once (see pass).
+	decoded := decodedFacts{}
 	for _, id := range exec.GetCheckIds() {
 		c, ok := s.r.cat.Check(id)
 		if !ok {
@@ -341,7 +343,7 @@ func (s *execStep) complete(at *timestamppb.Timestamp) {
 		}
 		var targets []catalog.Target
 		for _, agent := range exec.GetTargets() {
-			targets = append(targets, s.executionTarget(c, agent, s.agentEnv(agent, env), answers[agent], slices.Contains(exec.GetTimedOut(), agent)))
+			targets = append(targets, s.executionTarget(c, agent, s.agentEnv(agent, env), answers[agent], slices.Contains(exec.GetTimedOut(), agent), decoded))
 		}
 		res := resultProto(evaluateCheck(c, targets, overridesOf(s.target.GetStatus().GetOverrides(), id)))
 		res.Group, res.Severity = c.Group, c.Severity
@@ -360,7 +362,7 @@ func (s *execStep) complete(at *timestamppb.Timestamp) {
 // executionTarget builds one agent's target of check c, whose env is env:
 // agent-gathered facts from its answer, derived facts from the continuous
 // evaluation table.
-func (s *execStep) executionTarget(c *catalog.Check, agent string, env map[string]any, answer map[string]*fleetv1.GatheredFact, timedOut bool) catalog.Target {
+func (s *execStep) executionTarget(c *catalog.Check, agent string, env map[string]any, answer map[string]*fleetv1.GatheredFact, timedOut bool, decoded decodedFacts) catalog.Target {
 	derived := s.target.GetFacts()
 	if s.target.GetStatus().GetTargetType() == TargetCluster {
 		derived = s.member(agent).GetFacts()
@@ -383,7 +385,7 @@ func (s *execStep) executionTarget(c *catalog.Check, agent string, env map[strin
 			case f.GetError() != "":
 				t.FactErrors[cf.Name] = f.GetError()
 			default:
-				v, err := factValue(f)
+				v, err := decoded.value(f)
 				if err != nil {
 					t.FactErrors[cf.Name] = err.Error()
 				} else {

@@ -602,13 +602,17 @@ func slim(st *fleetv1.ChecksStatus) *fleetv1.ChecksStatus {
 // evaluate re-evaluates the target's selected, applicable checks and
 // records the results that changed.
 func (s *step) evaluate() {
-	st := s.next.Status
-	targetType := st.GetTargetType()
-	if targetType == "" {
+	if s.next.Status.GetTargetType() == "" {
 		return
 	}
-	env := envMap(s.next.GetEnv())
-	env[EnvTargetType] = targetType
+	s.evaluatePass(s.newPass())
+}
+
+// evaluatePass evaluates the target's checks on what p prepared.
+func (s *step) evaluatePass(p *pass) {
+	st := s.next.Status
+	targetType := st.GetTargetType()
+	env := p.env
 	current := map[string]*fleetv1.CheckResult{}
 	for _, r := range st.GetResults() {
 		current[r.GetCheckId()] = r
@@ -626,7 +630,7 @@ func (s *step) evaluate() {
 		if !applies {
 			continue
 		}
-		targets, ready := s.targets(c, env)
+		targets, ready := p.targets(c)
 		if !ready {
 			// A fact still in transit (a host that just joined the
 			// cluster, a fact not gathered yet) is no reason to drop a
@@ -637,7 +641,14 @@ func (s *step) evaluate() {
 			}
 			continue
 		}
-		next[c.ID] = resultProto(evaluateCheck(c, targets, overridesOf(st.GetOverrides(), c.ID)))
+		res := evaluateCheck(c, targets, overridesOf(st.GetOverrides(), c.ID))
+		if r := current[c.ID]; r != nil && sameAsResult(r, res) {
+			// Unchanged: the current result stays, as sameResult would
+			// keep it; no need to convert this one.
+			next[c.ID] = r
+			continue
+		}
+		next[c.ID] = resultProto(res)
 	}
 	ids := slices.Sorted(maps.Keys(next))
 	for id := range current {
@@ -697,20 +708,78 @@ func (s *step) healthCommand(h string) {
 	s.commands = append(s.commands, healthCommand{targetType: st.GetTargetType(), cmd: cmd})
 }
 
+// pass is what every check of one evaluation of a target shares, built
+// once for the pass rather than once per check: the target's env, each
+// cluster member's env, and the stored facts decoded from their JSON (a
+// cluster's ha_cluster_discovery is read by most cluster checks).
+//
+// The decoded values are shared read-only by every check of the pass: the
+// engine only reads facts (CEL has no operator that modifies a value, its
+// native adapter wraps Go maps and slices without writing them, and the
+// catalog's functions and result conversion build new values), which
+// TestEvaluationDoesNotModifySharedFacts checks through a pass and
+// benchmarks/checks' TestEngineLeavesFactsAsDecoded on the whole catalog
+// with every fact it reads.
+type pass struct {
+	key     string
+	env     map[string]any
+	host    []*fleetv1.Fact // a host target's facts
+	members []passMember    // a cluster target's members
+	decoded decodedFacts
+}
+
+type passMember struct {
+	id    string
+	env   map[string]any
+	facts []*fleetv1.Fact
+}
+
+// decodedFacts are stored facts decoded from their JSON, each once.
+type decodedFacts map[*fleetv1.Fact]decodedFact
+
+type decodedFact struct {
+	value any
+	err   error
+}
+
+// value is f decoded (factValue), decoding it on first use.
+func (d decodedFacts) value(f *fleetv1.Fact) (any, error) {
+	if v, ok := d[f]; ok {
+		return v.value, v.err
+	}
+	v, err := factValue(f)
+	d[f] = decodedFact{value: v, err: err}
+	return v, err
+}
+
+func (s *step) newPass() *pass {
+	targetType := s.next.Status.GetTargetType()
+	env := envMap(s.next.GetEnv())
+	env[EnvTargetType] = targetType
+	p := &pass{key: s.key, env: env, decoded: decodedFacts{}}
+	if targetType != TargetCluster {
+		p.host = s.next.GetFacts()
+		return p
+	}
+	for _, m := range s.next.GetMembers() {
+		p.members = append(p.members, passMember{id: m.GetHostId(), env: memberEnv(env, m), facts: m.GetFacts()})
+	}
+	return p
+}
+
 // targets are the targets a check is evaluated on: the host, or every
 // member of the cluster; not ready while a fact is unknown on one of them.
-func (s *step) targets(c *catalog.Check, env map[string]any) ([]catalog.Target, bool) {
+func (p *pass) targets(c *catalog.Check) ([]catalog.Target, bool) {
 	if c.TargetType() == TargetHost {
-		t, ok := target(c, s.key, env, s.next.GetFacts())
+		t, ok := p.target(c, p.key, p.env, p.host)
 		return []catalog.Target{t}, ok
 	}
-	members := s.next.GetMembers()
-	if len(members) == 0 {
+	if len(p.members) == 0 {
 		return nil, false
 	}
-	out := make([]catalog.Target, 0, len(members))
-	for _, m := range members {
-		t, ok := target(c, m.GetHostId(), memberEnv(env, m), m.GetFacts())
+	out := make([]catalog.Target, 0, len(p.members))
+	for _, m := range p.members {
+		t, ok := p.target(c, m.id, m.env, m.facts)
 		if !ok {
 			return nil, false
 		}
@@ -719,20 +788,12 @@ func (s *step) targets(c *catalog.Check, env map[string]any) ([]catalog.Target, 
 	return out, true
 }
 
-// memberEnv is a cluster member's env as its target in a cluster check:
-// the host's attributes, then the cluster's.
-func memberEnv(cluster map[string]any, m *fleetv1.MemberFacts) map[string]any {
-	env := envMap(m.GetEnv())
-	maps.Copy(env, cluster)
-	return env
-}
-
 // target builds one engine target from stored facts; false when one of
 // the check's facts was never gathered.
-func target(c *catalog.Check, id string, env map[string]any, facts []*fleetv1.Fact) (catalog.Target, bool) {
-	t := catalog.Target{ID: id, Env: env, Facts: map[string]any{}, FactErrors: map[string]string{}}
+func (p *pass) target(c *catalog.Check, id string, env map[string]any, facts []*fleetv1.Fact) (catalog.Target, bool) {
+	t := catalog.Target{ID: id, Env: env, Facts: make(map[string]any, len(c.Facts)), FactErrors: map[string]string{}}
 	for _, cf := range c.Facts {
-		arg, err := cf.ResolveArgument(env)
+		arg, err := resolve(cf, env)
 		if err != nil {
 			t.FactErrors[cf.Name] = err.Error()
 			continue
@@ -745,7 +806,7 @@ func target(c *catalog.Check, id string, env map[string]any, facts []*fleetv1.Fa
 			t.FactErrors[cf.Name] = f.GetError()
 			continue
 		}
-		v, err := factValue(f)
+		v, err := p.decoded.value(f)
 		if err != nil {
 			t.FactErrors[cf.Name] = err.Error()
 			continue
@@ -753,6 +814,23 @@ func target(c *catalog.Check, id string, env map[string]any, facts []*fleetv1.Fa
 		t.Facts[cf.Name] = v
 	}
 	return t, true
+}
+
+// resolve is cf's argument on a target whose env is env; an argument
+// without placeholders (most) needs no regular expression.
+func resolve(cf catalog.Fact, env map[string]any) (string, error) {
+	if !strings.Contains(cf.Argument, "${") {
+		return cf.Argument, nil
+	}
+	return cf.ResolveArgument(env)
+}
+
+// memberEnv is a cluster member's env as its target in a cluster check:
+// the host's attributes, then the cluster's.
+func memberEnv(cluster map[string]any, m *fleetv1.MemberFacts) map[string]any {
+	env := envMap(m.GetEnv())
+	maps.Copy(env, cluster)
+	return env
 }
 
 func overridesOf(overrides []*fleetv1.CheckValue, checkID string) map[string]any {
@@ -787,6 +865,21 @@ func resultProto(r *catalog.Result) *fleetv1.CheckResult {
 		})
 	}
 	return out
+}
+
+// sameAsResult is sameResult of a stored result and an engine result not
+// yet converted.
+func sameAsResult(a *fleetv1.CheckResult, r *catalog.Result) bool {
+	if a.GetResult() != r.Result || a.GetError() != r.Error || !slices.Equal(a.GetMessages(), r.Messages) || len(a.GetTargets()) != len(r.Targets) {
+		return false
+	}
+	for i, t := range a.GetTargets() {
+		u := r.Targets[i]
+		if t.GetTargetId() != u.ID || t.GetResult() != u.Result || t.GetError() != u.Error || !slices.Equal(t.GetMessages(), u.Messages) {
+			return false
+		}
+	}
+	return true
 }
 
 // sameResult compares what a reader of results sees change: the result,
