@@ -64,8 +64,11 @@ func (h *host) decode(typ string, raw []byte) any {
 // cluster is a two-node Pacemaker cluster of the fleet.
 type cluster struct {
 	id, name, typ string
-	fixture       string
-	members       []int // host indexes
+	// details: what the cluster aggregate derives from the designated
+	// controller's discovery, in the cluster events' state.
+	details *fleetv1.ClusterDetails
+	fixture string
+	members []int // host indexes
 }
 
 // fleet is the benchmark's world: hosts and clusters with their inputs, and
@@ -184,7 +187,8 @@ func newFleet(n int) (*fleet, error) {
 				if err != nil {
 					return nil, fmt.Errorf("cluster fixture %s: %w", file, err)
 				}
-				c.name, c.typ = hc.Name, hc.Details().GetType()
+				c.details = hc.Details()
+				c.name, c.typ = hc.Name, c.details.GetType()
 			}
 		}
 		sapFile := "sap_system_discovery_database.json"
@@ -415,11 +419,14 @@ func (f *fleet) hostEnv(h *host) map[string]any {
 }
 
 // clusterEnv is the env the processor builds for a cluster: its cluster
-// events' type and name.
+// events' type, name and provider (lower case, none when "unknown").
 func (f *fleet) clusterEnv(c *cluster) map[string]any {
 	env := map[string]any{checkproc.EnvTargetType: checkproc.TargetCluster, checkproc.EnvClusterID: c.id, checkproc.EnvClusterType: c.typ}
 	if c.name != "" {
 		env[checkproc.EnvClusterName] = c.name
+	}
+	if p := strings.ToLower(c.details.GetProvider()); p != "" && p != payload.CloudUnknown {
+		env[checkproc.EnvProvider] = p
 	}
 	return env
 }

@@ -101,7 +101,7 @@ func (f *fleet) setupRecords() []record {
 		out = append(out, record{topics.Facts, h.id, marshal(&fleetv1.FactsGathered{AgentId: h.id, Facts: h.gathered, GatheredAt: at(1)})})
 	}
 	for _, c := range f.clusters {
-		cl := &fleetv1.Cluster{Id: c.id, Name: c.name, Type: c.typ, Version: 1}
+		cl := &fleetv1.Cluster{Id: c.id, Name: c.name, Type: c.typ, Version: 1, Details: c.details}
 		for _, hi := range c.members {
 			cl.Hosts = append(cl.Hosts, &fleetv1.ClusterHost{HostId: f.hosts[hi].id, Name: f.hosts[hi].details.GetHostname(), Online: true})
 		}

@@ -19,6 +19,10 @@ const (
 	fixtures         = "../../testdata/fixtures/trento/discovery"
 	clusterScenarios = "../../testdata/fixtures/trento/scenarios/hana-cluster-details"
 	kvmCluster       = "b767b3e9-e802-587e-a442-541d093b86b9_ha_cluster_discovery_kvm_provider.json"
+	unknownCluster   = "b767b3e9-e802-587e-a442-541d093b86b9_ha_cluster_discovery_unknown_provider.json"
+	// onPremRings is the check of two corosync rings, which selects
+	// provider: [kvm, vmware, nutanix].
+	onPremRings = "21FCA3"
 )
 
 func fixturePayload(t testing.TB, path string) []byte {
@@ -105,6 +109,61 @@ func clusterWorld(t *testing.T, r *Rules, fixture, hostProvider string, ringsPer
 		state = res.state
 	}
 	return state, res
+}
+
+func resultOf(state *fleetv1.ChecksTarget, checkID string) *fleetv1.CheckResult {
+	for _, r := range state.GetStatus().GetResults() {
+		if r.GetCheckId() == checkID {
+			return r
+		}
+	}
+	return nil
+}
+
+// A cluster's env has the provider of its ha_cluster_discovery (through the
+// cluster's state), so that cluster checks selecting a provider apply.
+func TestClusterProviderSelectsChecks(t *testing.T) {
+	r := rules(t)
+	if _, ok := r.cat.Check(onPremRings); !ok {
+		t.Skipf("check %s is no longer in the catalog", onPremRings)
+	}
+	for _, tt := range []struct {
+		name         string
+		fixture      string
+		hostProvider string
+		rings        int
+		wantProvider string
+		want         string // 21FCA3's result, "" when it does not apply
+	}{
+		{"kvm, two rings", kvmCluster, "kvm", 2, "kvm", "passing"},
+		{"kvm, one ring", kvmCluster, "kvm", 1, "kvm", "warning"},
+		{"no provider named", unknownCluster, "unknown", 2, "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			state, _ := clusterWorld(t, r, tt.fixture, tt.hostProvider, tt.rings)
+			env := envMap(state.GetEnv())
+			if got, _ := env[EnvProvider].(string); got != tt.wantProvider {
+				t.Errorf("cluster env provider %q, want %q (env %v)", got, tt.wantProvider, env)
+			}
+			res := resultOf(state, onPremRings)
+			if tt.want == "" {
+				if res != nil {
+					t.Errorf("%s applied to a cluster without provider: %v", onPremRings, res)
+				}
+				return
+			}
+			if res == nil {
+				var ids []string
+				for _, r := range state.GetStatus().GetResults() {
+					ids = append(ids, r.GetCheckId())
+				}
+				t.Fatalf("%s not evaluated on the %s cluster; evaluated %v", onPremRings, tt.wantProvider, ids)
+			}
+			if res.GetResult() != tt.want || len(res.GetTargets()) != 2 || res.GetError() != "" {
+				t.Errorf("%s: %v, want %s on both nodes", onPremRings, res, tt.want)
+			}
+		})
+	}
 }
 
 // The facts a pass decodes are shared by all its checks: evaluating the

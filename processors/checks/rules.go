@@ -13,8 +13,9 @@
 //     (fleet.facts.v1 records without an execution id);
 //   - env: the attributes metadata selectors and CEL's env see: target_type,
 //     hostname, arch, os_name, os_version (host events' state), provider
-//     (cloud_discovery), cluster_type, cluster_id, cluster_name (cluster
-//     events' state);
+//     (a host's from its cloud_discovery; a cluster's from its events'
+//     state, which takes it from the ha_cluster_discovery's Provider),
+//     cluster_type, cluster_id, cluster_name (cluster events' state);
 //   - a cluster's member hosts with their facts and env: cluster checks are
 //     evaluated over every member. Members come from the cluster's events;
 //     the cluster key tells each member host over the group's loop topic
@@ -338,6 +339,9 @@ func (s *step) cluster(c *fleetv1.Cluster) {
 	if setEnv(&s.next.Env, EnvClusterName, c.GetName()) {
 		s.dirty = true
 	}
+	if setEnv(&s.next.Env, EnvProvider, clusterProvider(c)) {
+		s.dirty = true
+	}
 	setEnv(&s.next.Env, EnvClusterID, s.key)
 	var want []string
 	if !c.GetDeregistered() {
@@ -368,6 +372,18 @@ func (s *step) cluster(c *fleetv1.Cluster) {
 	}
 	slices.SortFunc(members, func(a, b *fleetv1.MemberFacts) int { return cmp.Compare(a.GetHostId(), b.GetHostId()) })
 	s.next.Members = members
+}
+
+// clusterProvider is a cluster's provider as the env has it: lower case,
+// like a host's, and absent when the agent named none (the cluster's
+// details say "unknown"), so that in a member's env the host's own provider
+// is not hidden by it.
+func clusterProvider(c *fleetv1.Cluster) string {
+	p := strings.ToLower(c.GetDetails().GetProvider())
+	if p == payload.CloudUnknown {
+		return ""
+	}
+	return p
 }
 
 func (s *step) membership(hostID string, member bool) {
