@@ -168,7 +168,10 @@ func (h *handler) apply(ctx goka.Context, input string, r result) {
 	}
 	for _, res := range r.results {
 		emitProto(ctx, h.results, res.GetEntityId(), res, r.traceID)
-		h.m.evaluations.WithLabelValues(resultLabel(res.GetResult())).Inc()
+		h.m.resultChanges.WithLabelValues(resultLabel(res.GetResult())).Inc()
+	}
+	for res, n := range r.evaluations {
+		h.m.evaluations.WithLabelValues(res).Add(float64(n))
 	}
 	for _, c := range r.commands {
 		topic := h.hosts

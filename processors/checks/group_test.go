@@ -366,3 +366,33 @@ func TestBadRecords(t *testing.T) {
 		t.Fatalf("after bad records: %v", got)
 	}
 }
+
+// fleetstream_checks_evaluations_total counts every evaluation, also those
+// that change no result; fleetstream_checks_result_changes_total the
+// changes.
+func TestEvaluationsMetric(t *testing.T) {
+	h := run(t)
+	h.clusterOfTwo(t)
+	total := func(c *prometheus.CounterVec) float64 {
+		var n float64
+		for _, r := range []string{"passing", "warning", "critical", "error", "none"} {
+			n += testutil.ToFloat64(c.WithLabelValues(r))
+		}
+		return n
+	}
+	h.consume(t, topics.Discoveries, hostA, hostDiscovery(t, hostA, 1, 4096, "x86_64"))
+	h.consume(t, topics.Discoveries, hostB, hostDiscovery(t, hostB, 1, 4096, "x86_64"))
+	evals, changed := total(h.m.evaluations), total(h.m.resultChanges)
+	if evals == 0 || changed == 0 {
+		t.Fatalf("evaluations %v, result changes %v", evals, changed)
+	}
+	// Less memory on B: B and the cluster evaluate again; TST004 stays
+	// passing on the cluster (it changes nothing), TST001 turns critical on B.
+	h.consume(t, topics.Discoveries, hostB, hostDiscovery(t, hostB, 2, 1024, "x86_64"))
+	if got := testutil.ToFloat64(h.m.evaluations.WithLabelValues("critical")); got < 1 {
+		t.Errorf("critical evaluations %v", got)
+	}
+	if e, c := total(h.m.evaluations)-evals, total(h.m.resultChanges)-changed; e <= c {
+		t.Errorf("a round of %v evaluations changed %v results: evaluations not counted apart from changes", e, c)
+	}
+}

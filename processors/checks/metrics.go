@@ -10,6 +10,7 @@ type Metrics struct {
 	inputs         *prometheus.CounterVec
 	events         *prometheus.CounterVec
 	evaluations    *prometheus.CounterVec
+	resultChanges  *prometheus.CounterVec
 	healthCommands *prometheus.CounterVec
 	skipped        *prometheus.CounterVec
 	deadLetters    *prometheus.CounterVec
@@ -31,6 +32,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Checks events emitted, by event type.",
 		}, []string{"type"}),
 		evaluations: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetstream_checks_evaluations_total",
+			Help: "Check evaluations in continuous evaluation (one check on one target: a host, or a cluster over all its nodes), by result (passing, warning, critical, error); a check waiting for a fact is not evaluated.",
+		}, []string{"result"}),
+		resultChanges: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "fleetstream_checks_result_changes_total",
 			Help: "Check results that changed in continuous evaluation, by the new result (none: no longer evaluated).",
 		}, []string{"result"}),

@@ -3,6 +3,7 @@ package checks
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -203,5 +204,18 @@ func TestEvaluationDoesNotModifySharedFacts(t *testing.T) {
 		return ok && f.GetGatherer() == DerivedGatherer(payload.HAClusterDiscovery)
 	}) {
 		t.Error("the cluster discovery was not decoded in the pass")
+	}
+}
+
+// Once the second member's facts arrive every applicable check is evaluated
+// once; the input's evaluations count them by result.
+func TestEvaluationsCountedByResult(t *testing.T) {
+	state, last := clusterWorld(t, rules(t), kvmCluster, "kvm", 1)
+	want := map[string]int{}
+	for _, r := range state.GetStatus().GetResults() {
+		want[r.GetResult()]++
+	}
+	if len(want) < 2 || !maps.Equal(last.evaluations, want) {
+		t.Errorf("evaluations %v, want %v (the results by result)", last.evaluations, want)
 	}
 }

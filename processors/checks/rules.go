@@ -160,6 +160,8 @@ type result struct {
 	sends    []send
 	traceID  string
 	outcome  outcome
+	// evaluations counts the check evaluations of the input, by result.
+	evaluations map[string]int
 }
 
 // step accumulates the effects of one input on one target.
@@ -171,10 +173,11 @@ type step struct {
 	cause   string
 	traceID string
 
-	events   []*fleetv1.Event
-	results  []*fleetv1.CheckResult
-	commands []healthCommand
-	sends    []send
+	events      []*fleetv1.Event
+	results     []*fleetv1.CheckResult
+	commands    []healthCommand
+	sends       []send
+	evaluations map[string]int
 	// changed: the table must be written; dirty: checks must be
 	// re-evaluated; forward: a member host's facts or env changed.
 	changed, dirty, forward bool
@@ -200,7 +203,7 @@ func (s *step) finish() result {
 	if s.forward && s.next.GetStatus().GetTargetType() == TargetHost && s.next.GetClusterId() != "" {
 		s.sendMemberFacts()
 	}
-	r := result{events: s.events, results: s.results, commands: s.commands, sends: s.sends, traceID: s.traceID, outcome: outcomeUnchanged}
+	r := result{events: s.events, results: s.results, commands: s.commands, sends: s.sends, traceID: s.traceID, outcome: outcomeUnchanged, evaluations: s.evaluations}
 	if s.changed {
 		r.state, r.outcome = s.next, outcomeApplied
 	}
@@ -641,6 +644,7 @@ func (s *step) evaluatePass(p *pass) {
 		applies, err := c.Applies(env)
 		if err != nil {
 			next[c.ID] = &fleetv1.CheckResult{Result: catalog.Error, Error: fmt.Sprintf("applies: %v", err)}
+			s.evaluated(catalog.Error)
 			continue
 		}
 		if !applies {
@@ -658,6 +662,7 @@ func (s *step) evaluatePass(p *pass) {
 			continue
 		}
 		res := evaluateCheck(c, targets, overridesOf(st.GetOverrides(), c.ID))
+		s.evaluated(res.Result)
 		if r := current[c.ID]; r != nil && sameAsResult(r, res) {
 			// Unchanged: the current result stays, as sameResult would
 			// keep it; no need to convert this one.
@@ -704,6 +709,14 @@ func (s *step) evaluatePass(p *pass) {
 		s.changed = true
 		s.healthCommand(h)
 	}
+}
+
+// evaluated counts one check evaluation whose result is result.
+func (s *step) evaluated(result string) {
+	if s.evaluations == nil {
+		s.evaluations = map[string]int{}
+	}
+	s.evaluations[result]++
 }
 
 // healthCommand sends the target's checks health to its aggregate.
