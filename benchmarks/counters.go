@@ -12,8 +12,9 @@ import (
 )
 
 // CheckEvaluationsMetric is the counter of check evaluations the benchmark
-// reports as evaluations/s when a role exports it; until checks are built
-// none does, and the report says so instead of showing a number.
+// reports as evaluations/s when a role exports it; the checks processor
+// exports it once a check was evaluated (a fleet whose facts no check
+// applies to has none), and the report says so instead of showing 0.
 const CheckEvaluationsMetric = "fleetstream_checks_evaluations_total"
 
 // Counters are the pipeline's cumulative progress, from the roles'

@@ -211,7 +211,7 @@ func (r *Report) Markdown(plot string) string {
 	row("latency ingest → API (GET /api/v1/hosts/{id}), p50", func(x RunResult) float64 { return x.Fleet.ToAPI.P50 }, " ms", "")
 	row("latency ingest → API (GET /api/v1/hosts/{id}), p99", func(x RunResult) float64 { return x.Fleet.ToAPI.P99 }, " ms", "")
 	if evals := r.runs(func(x RunResult) float64 { return x.Fleet.CheckEvalsPerSec }); math.IsNaN(Median(evals)) {
-		p("| check evaluations/s | n/a (checks not built) | | |\n")
+		p("| check evaluations/s | n/a (no check evaluated) | | |\n")
 	} else {
 		row("check evaluations/s at the agents' pace", func(x RunResult) float64 { return x.Fleet.CheckEvalsPerSec }, "", "")
 	}

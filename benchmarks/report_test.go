@@ -66,7 +66,7 @@ func TestMarkdownShowsMediansRatiosAndRuns(t *testing.T) {
 		"**changed-discovery throughput**":      "| 4,000 | 2,000, 4,000, 20,000 | **8 %** (runs: 4, 8, 40 %) of raw 50,000 records/s |",
 		"discoveries/s ingested at the agents'": "| 800 | 400, 800, 4,000 |",
 		"latency ingest → ClickHouse, p50":      "| 448 ms |", // run 2's 50 probes: 400..498 ms
-		"check evaluations/s":                   "| n/a (checks not built) |",
+		"check evaluations/s":                   "| n/a (no check evaluated) |",
 		"API p99 under load":                    "| 50 ms |",
 		"ingest |":                              "| 0.20 |",
 	} {
