@@ -119,6 +119,9 @@ func registerInstance(current *fleetv1.SapSystem, cmd *fleetv1.Command, c *fleet
 		ch.instanceHealthChanged(old, inst)
 	}
 	ch.healthChanged()
+	if len(ch.events) == 0 {
+		return ch.silent() // e.g. the profile's database address, which no event reports
+	}
 	return ch.decision()
 }
 
