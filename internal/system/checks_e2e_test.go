@@ -1,10 +1,8 @@
 package system_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -502,18 +500,7 @@ func (p *pipeline) postFixture(t *testing.T, agent, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, p.base+"/api/v1/collect", bytes.NewReader(raw))
-	req.Header.Set("Authorization", "Bearer "+p.keys.KeyFor(agent))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("POST /api/v1/collect %s: HTTP %d %s", filepath.Base(path), resp.StatusCode, b)
-	}
+	p.collect(t, agent, filepath.Base(path), raw)
 }
 
 // postJSON sends body as JSON with the write key and decodes the answer.

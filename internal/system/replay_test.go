@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -55,37 +56,57 @@ func loadScenario(t *testing.T, name string) []discovery {
 	return out
 }
 
-// replay posts every discovery the way the Trento agent does (its API key
-// in X-Trento-Apikey) and a heartbeat per agent; it returns the requests
-// per second the ingest answered.
+// agentPost sends what the Trento agent sends: body (nil for a
+// heartbeat) to path with the agent's key in X-Trento-Apikey. It returns
+// the status and the answer's body.
+func (p *pipeline) agentPost(ctx context.Context, agent, path string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("X-Trento-Apikey", p.keys.KeyFor(agent))
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, answer, err
+}
+
+// collect posts one discovery as its agent and fails unless it is accepted.
+func (p *pipeline) collect(t *testing.T, agent, name string, body []byte) {
+	t.Helper()
+	code, answer, err := p.agentPost(context.Background(), agent, "/api/v1/collect", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != http.StatusAccepted {
+		t.Fatalf("POST /api/v1/collect %s: %d %s, want 202", name, code, answer)
+	}
+}
+
+// replay posts every discovery the way the Trento agent does and a
+// heartbeat per agent; it returns the requests per second the ingest
+// answered.
 func (p *pipeline) replay(t *testing.T, ds []discovery) float64 {
 	t.Helper()
 	start := time.Now()
 	agents := map[string]bool{}
 	for _, d := range ds {
-		req, _ := http.NewRequest(http.MethodPost, p.base+"/api/v1/collect", bytes.NewReader(d.body))
-		req.Header.Set("X-Trento-Apikey", p.keys.KeyFor(d.agentID))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("POST %s: %d, want 202", d.file, resp.StatusCode)
-		}
+		p.collect(t, d.agentID, d.file, d.body)
 		agents[d.agentID] = true
 	}
 	for id := range agents {
-		req, _ := http.NewRequest(http.MethodPost, p.base+"/api/v1/hosts/"+id+"/heartbeat", nil)
-		req.Header.Set("X-Trento-Apikey", p.keys.KeyFor(id))
-		resp, err := http.DefaultClient.Do(req)
+		code, answer, err := p.agentPost(context.Background(), id, "/api/v1/hosts/"+id+"/heartbeat", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("heartbeat of %s: %d, want 204", id, resp.StatusCode)
+		if code != http.StatusNoContent {
+			t.Fatalf("heartbeat of %s: %d %s, want 204", id, code, answer)
 		}
 	}
 	return float64(len(ds)+len(agents)) / time.Since(start).Seconds()
