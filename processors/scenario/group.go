@@ -100,10 +100,16 @@ func (h *handler) process(ctx goka.Context, msg any) {
 
 // event forgets an agent whose host was deregistered; every other event,
 // and one that does not decode (the sink dead-letters it), is skipped.
+// Events of keys without agent state (clusters, SAP systems, databases,
+// unknown agents) are skipped before decoding: events carry the whole
+// aggregate state, and this input sees the whole event store.
 func (h *handler) event(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
+	if raw == nil || ctx.Value() == nil {
+		return
+	}
 	e := new(fleetv1.Event)
-	if raw == nil || proto.Unmarshal(raw, e) != nil || !forgets(e, ctx.Key()) || ctx.Value() == nil {
+	if proto.Unmarshal(raw, e) != nil || !forgets(e, ctx.Key()) {
 		return
 	}
 	ctx.Delete()
