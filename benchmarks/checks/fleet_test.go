@@ -488,22 +488,34 @@ type evaluation struct {
 	targets []catalog.Target
 }
 
-// evaluations are the checks the processor evaluates on host h (the
-// catalog's host checks that apply to its env and whose facts it has).
-func (f *fleet) hostEvaluations(h *host, withFacts bool) ([]evaluation, error) {
-	env := f.hostEnv(h)
-	var out []evaluation
+// applicable are the catalog's checks of targetType that apply to env.
+func (f *fleet) applicable(targetType string, env map[string]any) ([]*catalog.Check, error) {
+	var out []*catalog.Check
 	for _, ch := range f.cat.Checks() {
-		if ch.TargetType() != checkproc.TargetHost {
+		if ch.TargetType() != targetType {
 			continue
 		}
 		ok, err := ch.Applies(env)
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			continue
+		if ok {
+			out = append(out, ch)
 		}
+	}
+	return out, nil
+}
+
+// evaluations are the checks the processor evaluates on host h (the
+// catalog's host checks that apply to its env and whose facts it has).
+func (f *fleet) hostEvaluations(h *host, withFacts bool) ([]evaluation, error) {
+	env := f.hostEnv(h)
+	checks, err := f.applicable(checkproc.TargetHost, env)
+	if err != nil {
+		return nil, err
+	}
+	var out []evaluation
+	for _, ch := range checks {
 		if t, ready := f.target(ch, h, env, withFacts); ready {
 			out = append(out, evaluation{ch, []catalog.Target{t}})
 		}
@@ -515,18 +527,12 @@ func (f *fleet) hostEvaluations(h *host, withFacts bool) ([]evaluation, error) {
 // over every node with the node's env under the cluster's.
 func (f *fleet) clusterEvaluations(c *cluster, withFacts bool) ([]evaluation, error) {
 	env := f.clusterEnv(c)
+	checks, err := f.applicable(checkproc.TargetCluster, env)
+	if err != nil {
+		return nil, err
+	}
 	var out []evaluation
-	for _, ch := range f.cat.Checks() {
-		if ch.TargetType() != checkproc.TargetCluster {
-			continue
-		}
-		ok, err := ch.Applies(env)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			continue
-		}
+	for _, ch := range checks {
 		var targets []catalog.Target
 		ready := true
 		for _, hi := range c.members {
